@@ -1,0 +1,91 @@
+// Package decompress turns a layer blob into its tar stream: gzip (with
+// pgzip, which decodes ahead on its own goroutine), zstd, or plain tar,
+// chosen by media type and confirmed by the stream's magic bytes.
+package decompress
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+)
+
+// Format is a layer's compression.
+type Format int
+
+const (
+	Plain Format = iota
+	Gzip
+	Zstd
+)
+
+func (f Format) String() string {
+	return [...]string{"tar", "gzip", "zstd"}[f]
+}
+
+// ErrUnsupported is returned for media types that are not image layers.
+var ErrUnsupported = errors.New("unsupported layer media type")
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// FormatOf maps a layer media type to its compression. OCI, Docker and
+// their foreign/non-distributable variants are all understood.
+func FormatOf(mediaType string) (Format, error) {
+	mt := strings.ToLower(mediaType)
+	switch {
+	case !strings.Contains(mt, "layer") && !strings.Contains(mt, "rootfs"):
+		return 0, fmt.Errorf("%w %q", ErrUnsupported, mediaType)
+	case strings.HasSuffix(mt, "+gzip"), strings.HasSuffix(mt, ".tar.gzip"), strings.HasSuffix(mt, ".gzip"):
+		return Gzip, nil
+	case strings.HasSuffix(mt, "+zstd"), strings.HasSuffix(mt, ".zstd"):
+		return Zstd, nil
+	case strings.HasSuffix(mt, ".tar"), strings.HasSuffix(mt, "layer.v1.tar"):
+		return Plain, nil
+	}
+	return 0, fmt.Errorf("%w %q", ErrUnsupported, mediaType)
+}
+
+// NewReader returns the uncompressed stream of a layer of mediaType read
+// from r. The magic bytes win over a mislabelled media type. Close releases
+// the decoder's goroutines; it does not close r.
+func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
+	f, err := FormatOf(mediaType)
+	if err != nil {
+		return nil, 0, err
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, _ := br.Peek(4); bytes.HasPrefix(magic, gzipMagic) {
+		f = Gzip
+	} else if bytes.HasPrefix(magic, zstdMagic) {
+		f = Zstd
+	} else if f != Plain && len(magic) > 0 {
+		return nil, f, fmt.Errorf("layer is labelled %s but is not %s data", mediaType, f)
+	}
+	switch f {
+	case Gzip:
+		zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+		if err != nil {
+			return nil, f, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, f, nil
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
+		if err != nil {
+			return nil, f, fmt.Errorf("zstd: %w", err)
+		}
+		return zstdCloser{zr}, f, nil
+	}
+	return io.NopCloser(br), f, nil
+}
+
+type zstdCloser struct{ *zstd.Decoder }
+
+func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }

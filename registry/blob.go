@@ -1,0 +1,129 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Blob opens the blob desc of ref's repository. Reading it to the end
+// verifies every byte: the last Read returns a *VerifyError instead of
+// io.EOF when the size or digest is wrong. A layer with urls (a foreign
+// layer) is fetched from those URLs when the registry lacks it.
+func (c *Client) Blob(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("blob digest %q: %w", desc.Digest, err)
+	}
+	base, err := c.baseURL(ctx, ref.Host())
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/blobs/%s", base, ref.Path, desc.Digest), nil)
+	if err != nil && errors.Is(err, ErrNotFound) && len(desc.URLs) > 0 {
+		resp, err = c.foreign(ctx, desc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+	}
+	if resp.ContentLength >= 0 && desc.Size >= 0 && resp.ContentLength != desc.Size {
+		resp.Body.Close()
+		return nil, &VerifyError{What: "blob", Expected: desc.Digest, Size: desc.Size, Got: resp.ContentLength}
+	}
+	return NewVerifier(resp.Body, desc), nil
+}
+
+// foreign fetches a foreign layer from the first of its URLs that answers.
+// Only http and https URLs are tried, without registry credentials.
+func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor) (*http.Response, error) {
+	var errs []error
+	for _, u := range desc.URLs {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
+			errs = append(errs, fmt.Errorf("foreign layer url %q: not http(s)", u))
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		resp, err := c.plain.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			errs = append(errs, newHTTPError(resp))
+			resp.Body.Close()
+			continue
+		}
+		return resp, nil
+	}
+	return nil, fmt.Errorf("foreign layer: %w", errors.Join(errs...))
+}
+
+// Verifier passes a blob through while hashing and counting it.
+type Verifier struct {
+	r    io.ReadCloser
+	desc ocispec.Descriptor
+	h    hash.Hash
+	n    int64
+	err  error // sticky verification result once decided
+}
+
+// NewVerifier wraps r so that reading it to the end checks desc's size and
+// digest; a mismatch replaces io.EOF with a *VerifyError, and more bytes
+// than desc.Size fail at once.
+func NewVerifier(r io.ReadCloser, desc ocispec.Descriptor) *Verifier {
+	algo := desc.Digest.Algorithm()
+	if !algo.Available() {
+		algo = digest.Canonical
+	}
+	return &Verifier{r: r, desc: desc, h: algo.Hash()}
+}
+
+// Read implements io.Reader.
+func (v *Verifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.desc.Size {
+		v.err = &VerifyError{What: "blob", Expected: v.desc.Digest, Size: v.desc.Size, Got: v.n}
+		return n, v.err
+	}
+	if err == io.EOF {
+		v.err = v.check()
+		return n, v.err
+	}
+	return n, err
+}
+
+func (v *Verifier) check() error {
+	if v.n != v.desc.Size {
+		return &VerifyError{What: "blob", Expected: v.desc.Digest, Size: v.desc.Size, Got: v.n}
+	}
+	got := digest.NewDigest(v.desc.Digest.Algorithm(), v.h)
+	if got != v.desc.Digest {
+		return &VerifyError{What: "blob", Expected: v.desc.Digest, Actual: got}
+	}
+	return io.EOF
+}
+
+// Verified reports whether the whole blob has been read and matched.
+func (v *Verifier) Verified() bool { return v.err == io.EOF }
+
+// Close closes the underlying stream.
+func (v *Verifier) Close() error { return v.r.Close() }

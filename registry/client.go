@@ -1,0 +1,220 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+)
+
+// Options configure a Client.
+type Options struct {
+	// Insecure allows plain HTTP and unverified TLS for every registry.
+	// Registries on loopback are always allowed both, as Docker does.
+	Insecure bool
+	// Username and Password, when set, are used for every registry.
+	Username, Password string
+	// NoDockerConfig skips $DOCKER_CONFIG/config.json and ~/.docker/config.json.
+	NoDockerConfig bool
+	// UserAgent is sent with every request.
+	UserAgent string
+	// Transport overrides the HTTP transport (tests inject faults with it).
+	Transport http.RoundTripper
+}
+
+// Client fetches manifests and blobs. It is safe for concurrent use.
+type Client struct {
+	opts    Options
+	auth    *auth.Client // registry requests: challenges, tokens, Basic
+	plain   *http.Client // foreign-layer URLs: no registry credentials
+	mu      sync.Mutex
+	schemes map[string]string // host → "https" or "http"
+}
+
+// NewClient builds a client. Credentials come from opts, then from the
+// docker config and its credential helpers.
+func NewClient(opts Options) (*Client, error) {
+	transport := opts.Transport
+	if transport == nil {
+		transport = newTransport(opts.Insecure)
+	}
+	httpClient := &http.Client{Transport: transport}
+
+	var credFunc auth.CredentialFunc
+	var store credentials.Store
+	if !opts.NoDockerConfig {
+		s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read docker credentials: %w", err)
+		}
+		store = s
+	}
+	switch {
+	case opts.Username != "" || opts.Password != "":
+		explicit := auth.Credential{Username: opts.Username, Password: opts.Password}
+		credFunc = func(ctx context.Context, host string) (auth.Credential, error) { return explicit, nil }
+	case store != nil:
+		docker := credentials.Credential(store)
+		credFunc = func(ctx context.Context, host string) (auth.Credential, error) {
+			c, err := docker(ctx, host)
+			if err != nil {
+				// A broken credential helper must not stop anonymous pulls.
+				return auth.EmptyCredential, nil
+			}
+			return c, nil
+		}
+	}
+	ac := &auth.Client{
+		Client:     httpClient,
+		Credential: credFunc,
+		Cache:      auth.NewCache(),
+		// Token servers on loopback are fine: they are ours or the user's.
+		BlockedRealmPrefixes: []netip.Prefix{},
+	}
+	ua := opts.UserAgent
+	if ua == "" {
+		ua = "rootfs-pull"
+	}
+	ac.SetUserAgent(ua)
+	return &Client{
+		opts:    opts,
+		auth:    ac,
+		plain:   &http.Client{Transport: transport, Timeout: 0},
+		schemes: map[string]string{},
+	}, nil
+}
+
+// newTransport is http.DefaultTransport's behaviour (proxies from the
+// environment, HTTP/2, keep-alive) with connection timeouts bounded.
+func newTransport(insecure bool) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = http.ProxyFromEnvironment
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxIdleConnsPerHost = 8
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if insecure {
+		t.TLSClientConfig.InsecureSkipVerify = true
+	}
+	return &insecureLoopback{secure: t, insecure: insecureClone(t)}
+}
+
+func insecureClone(t *http.Transport) *http.Transport {
+	c := t.Clone()
+	c.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	return c
+}
+
+// insecureLoopback skips TLS verification for loopback hosts only.
+type insecureLoopback struct{ secure, insecure *http.Transport }
+
+func (t *insecureLoopback) RoundTrip(req *http.Request) (*http.Response, error) {
+	if IsLoopback(req.URL.Host) {
+		return t.insecure.RoundTrip(req)
+	}
+	return t.secure.RoundTrip(req)
+}
+
+// IsLoopback reports whether host[:port] is localhost or a loopback address.
+func IsLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// baseURL is scheme://host for the registry. HTTPS always; for --insecure
+// and loopback registries, plain HTTP when the HTTPS probe fails at the
+// transport level (as Docker's insecure-registry fallback does).
+func (c *Client) baseURL(ctx context.Context, host string) (string, error) {
+	if !c.opts.Insecure && !IsLoopback(host) {
+		return "https://" + host, nil
+	}
+	c.mu.Lock()
+	scheme, ok := c.schemes[host]
+	c.mu.Unlock()
+	if ok {
+		return scheme + "://" + host, nil
+	}
+	scheme = "https"
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, "https://"+host+"/v2/", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.plain.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		scheme = "http"
+	} else {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+	}
+	c.mu.Lock()
+	c.schemes[host] = scheme
+	c.mu.Unlock()
+	return scheme + "://" + host, nil
+}
+
+// do sends a registry request through the auth client and turns a
+// non-2xx answer into an *HTTPError.
+func (c *Client) do(ctx context.Context, method, url string, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.auth.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, wrapAuthError(err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, newHTTPError(resp)
+	}
+	return resp, nil
+}
+
+// wrapAuthError turns the auth client's token-fetch failure (an
+// *errcode.ErrorResponse carrying the token server's status) into an
+// *HTTPError, so callers see one error type for refusals.
+func wrapAuthError(err error) error {
+	var er *errcode.ErrorResponse
+	if !errors.As(err, &er) {
+		return err
+	}
+	e := &HTTPError{Method: er.Method, StatusCode: er.StatusCode}
+	if er.URL != nil {
+		e.URL = er.URL.Redacted()
+	}
+	if len(er.Errors) > 0 {
+		e.Code, e.Message = er.Errors[0].Code, er.Errors[0].Message
+	}
+	return e
+}

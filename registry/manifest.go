@@ -1,0 +1,203 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types of Docker's formats (OCI's are in ocispec).
+const (
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerSchema1      = "application/vnd.docker.distribution.manifest.v1+json"
+	MediaTypeDockerSchema1JWS   = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+	MediaTypeDockerConfig       = "application/vnd.docker.container.image.v1+json"
+)
+
+// manifestAccept is the Accept header for manifest requests: every kind we
+// can use, so registries do not down-convert to schema 1.
+var manifestAccept = strings.Join([]string{
+	ocispec.MediaTypeImageIndex,
+	MediaTypeDockerManifestList,
+	ocispec.MediaTypeImageManifest,
+	MediaTypeDockerManifest,
+}, ", ")
+
+// Size limits for documents read into memory.
+const (
+	maxManifestSize = 4 << 20
+	maxConfigSize   = 32 << 20
+)
+
+// Image is a resolved, verified image: the platform-specific manifest, its
+// config, and where they came from.
+type Image struct {
+	Ref         Reference
+	Digest      digest.Digest // of the image manifest
+	IndexDigest digest.Digest // of the index it was chosen from, if any
+	MediaType   string        // of the image manifest
+	Platform    Platform
+	Offered     []Platform // what the index offered (empty without an index)
+	Manifest    ocispec.Manifest
+	RawManifest []byte
+	Config      ocispec.Image
+	RawConfig   []byte
+}
+
+// Size is the total compressed size of the image's layers.
+func (im *Image) Size() int64 {
+	var n int64
+	for _, l := range im.Manifest.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// Resolve fetches ref's manifest, and when it is an index, the manifest for
+// want; then the image config. Every document is verified against the
+// digest it was named by (a pull by digest verifies the top manifest too).
+func (c *Client) Resolve(ctx context.Context, ref Reference, want Platform) (*Image, error) {
+	raw, mt, dgst, err := c.fetchManifest(ctx, ref, ref.Identifier(), ref.Digest)
+	if err != nil {
+		return nil, err
+	}
+	im := &Image{Ref: ref}
+	switch mt {
+	case ocispec.MediaTypeImageIndex, MediaTypeDockerManifestList:
+		var idx ocispec.Index
+		if err := json.Unmarshal(raw, &idx); err != nil {
+			return nil, fmt.Errorf("manifest list of %s: %w", ref.Familiar(), err)
+		}
+		chosen, offered, ok := SelectManifest(idx.Manifests, want)
+		im.Offered = offered
+		if !ok {
+			return nil, &PlatformError{Want: want, Offered: offered}
+		}
+		im.IndexDigest = dgst
+		raw, mt, dgst, err = c.fetchManifest(ctx, ref, chosen.Digest.String(), chosen.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if mt != ocispec.MediaTypeImageManifest && mt != MediaTypeDockerManifest {
+			return nil, fmt.Errorf("manifest %s for %s: %w media type %q inside an index", chosen.Digest, want, ErrUnsupported, mt)
+		}
+	case ocispec.MediaTypeImageManifest, MediaTypeDockerManifest:
+	case MediaTypeDockerSchema1, MediaTypeDockerSchema1JWS:
+		return nil, fmt.Errorf("%s uses Docker's schema 1 manifest, retired in 2019: %w (ask its publisher to push it again with a current Docker)", ref.Familiar(), ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("%s: %w manifest media type %q (this is not a container image)", ref.Familiar(), ErrUnsupported, mt)
+	}
+	im.Digest, im.MediaType, im.RawManifest = dgst, mt, raw
+	if err := json.Unmarshal(raw, &im.Manifest); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", dgst, err)
+	}
+	if err := c.readConfig(ctx, im); err != nil {
+		return nil, err
+	}
+	im.Platform = Platform{OS: im.Config.OS, Architecture: im.Config.Architecture, Variant: im.Config.Variant}.Normalize()
+	if im.IndexDigest == "" {
+		// A single-platform image: check it is the platform asked for,
+		// as Docker does, so an arm64 phone is not handed amd64 binaries.
+		if _, ok := matchRank(want, im.Platform); !ok && im.Config.Architecture != "" {
+			return nil, &PlatformError{Want: want, Offered: []Platform{im.Platform}}
+		}
+	}
+	return im, nil
+}
+
+// readConfig fetches and verifies the config blob and checks it agrees
+// with the manifest's layer count.
+func (c *Client) readConfig(ctx context.Context, im *Image) error {
+	desc := im.Manifest.Config
+	if desc.Size > maxConfigSize {
+		return fmt.Errorf("config %s: %d bytes is more than the %d this tool reads", desc.Digest, desc.Size, maxConfigSize)
+	}
+	rc, err := c.Blob(ctx, im.Ref, desc)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", desc.Digest, err)
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", desc.Digest, err)
+	}
+	if err := json.Unmarshal(raw, &im.Config); err != nil {
+		return fmt.Errorf("config %s: %w", desc.Digest, err)
+	}
+	im.RawConfig = raw
+	if n, m := len(im.Config.RootFS.DiffIDs), len(im.Manifest.Layers); n != m {
+		return fmt.Errorf("config %s lists %d layer diff_ids for %d layers: the image is malformed", desc.Digest, n, m)
+	}
+	return nil
+}
+
+// fetchManifest GETs one manifest, bounded in size, and returns its bytes,
+// media type and digest; when want is set the bytes must hash to it.
+func (c *Client) fetchManifest(ctx context.Context, ref Reference, id string, want digest.Digest) ([]byte, string, digest.Digest, error) {
+	base, err := c.baseURL(ctx, ref.Host())
+	if err != nil {
+		return nil, "", "", err
+	}
+	url := fmt.Sprintf("%s/v2/%s/manifests/%s", base, ref.Path, id)
+	resp, err := c.do(ctx, http.MethodGet, url, http.Header{"Accept": {manifestAccept}})
+	if err != nil {
+		return nil, "", "", fmt.Errorf("manifest %s: %w", ref.Familiar(), err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > maxManifestSize {
+		return nil, "", "", fmt.Errorf("manifest %s: %d bytes is more than the %d this tool reads", ref.Familiar(), resp.ContentLength, maxManifestSize)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
+	if err != nil {
+		return nil, "", "", fmt.Errorf("manifest %s: %w", ref.Familiar(), err)
+	}
+	if len(raw) > maxManifestSize {
+		return nil, "", "", fmt.Errorf("manifest %s: more than the %d bytes this tool reads", ref.Familiar(), maxManifestSize)
+	}
+	got := digest.FromBytes(raw)
+	if want != "" && got != want {
+		algo := want.Algorithm()
+		if algo.Available() && algo != digest.SHA256 {
+			got = algo.FromBytes(raw)
+		}
+		if got != want {
+			return nil, "", "", &VerifyError{What: "manifest", Expected: want, Actual: got}
+		}
+	}
+	return raw, manifestMediaType(resp.Header.Get("Content-Type"), raw), got, nil
+}
+
+// manifestMediaType prefers the document's own mediaType field and falls
+// back to Content-Type (some registries send a generic one).
+func manifestMediaType(contentType string, raw []byte) string {
+	var doc struct {
+		MediaType     string          `json:"mediaType"`
+		SchemaVersion int             `json:"schemaVersion"`
+		Manifests     json.RawMessage `json:"manifests"`
+		Config        json.RawMessage `json:"config"`
+	}
+	_ = json.Unmarshal(raw, &doc)
+	if doc.MediaType != "" {
+		return doc.MediaType
+	}
+	if ct, _, err := mime.ParseMediaType(contentType); err == nil && ct != "application/json" && ct != "text/plain" {
+		return ct
+	}
+	switch {
+	case doc.SchemaVersion == 1:
+		return MediaTypeDockerSchema1
+	case doc.Manifests != nil:
+		return ocispec.MediaTypeImageIndex
+	case doc.Config != nil:
+		return ocispec.MediaTypeImageManifest
+	}
+	return contentType
+}

@@ -1,0 +1,453 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rootfs-pull/rootfs-pull/whiteout"
+)
+
+// StateDirName is the directory at the top of a rootfs where this tool
+// keeps its state. Layers cannot write, link or remove anything there.
+const StateDirName = ".rootfs-pull"
+
+// Stats counts what applying a layer did, and what it could not do
+// without privileges (so the summary can say it once, not per file).
+type Stats struct {
+	Files, Dirs, Symlinks, Hardlinks, Devices, FIFOs, Whiteouts int
+	Bytes                                                       int64
+
+	SkippedChown   int `json:",omitempty"` // ownership left to the user
+	SkippedDevices int `json:",omitempty"` // mknod refused
+	SkippedFIFOs   int `json:",omitempty"` // mkfifo refused
+	SkippedXattrs  int `json:",omitempty"` // setxattr refused or unsupported
+	HardlinkCopies int `json:",omitempty"` // link(2) refused: content copied
+	SkippedOther   int `json:",omitempty"` // unknown entry types, reserved names
+}
+
+// Add adds o's counts to s.
+func (s *Stats) Add(o Stats) {
+	s.Files += o.Files
+	s.Dirs += o.Dirs
+	s.Symlinks += o.Symlinks
+	s.Hardlinks += o.Hardlinks
+	s.Devices += o.Devices
+	s.FIFOs += o.FIFOs
+	s.Whiteouts += o.Whiteouts
+	s.Bytes += o.Bytes
+	s.SkippedChown += o.SkippedChown
+	s.SkippedDevices += o.SkippedDevices
+	s.SkippedFIFOs += o.SkippedFIFOs
+	s.SkippedXattrs += o.SkippedXattrs
+	s.HardlinkCopies += o.HardlinkCopies
+	s.SkippedOther += o.SkippedOther
+}
+
+// EntryError names the tar entry a layer failed on.
+type EntryError struct {
+	Name string
+	Err  error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %q: %v", e.Name, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Apply applies one layer, the tar stream r, to the directory root in
+// place, following the OCI image-spec's layer rules: whiteouts and opaque
+// directories remove lower layers' content (never this layer's), a later
+// entry replaces whatever is at its path, and nothing outside root is ever
+// written, linked, chmodded or removed. Ownership, devices, FIFOs and
+// xattrs are applied where the process may; what it may not do is counted
+// in Stats. Apply stops at the tar end marker; it does not read past it.
+func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Stats{}, fmt.Errorf("open rootfs %s: %w", root, err)
+	}
+	defer unix.Close(fd)
+	a := &applier{
+		rootPath:  root,
+		rootFd:    fd,
+		written:   map[string]struct{}{},
+		ancestors: map[string]struct{}{},
+		dirs:      map[string]*tar.Header{},
+		restore:   map[string]uint32{},
+		buf:       make([]byte, 256<<10),
+		euid:      os.Geteuid(),
+		egid:      os.Getegid(),
+	}
+	tr := tar.NewReader(r)
+	for {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		var hdr *tar.Header
+		hdr, err = tr.Next()
+		if err == io.EOF {
+			err = nil
+			break
+		}
+		if err != nil {
+			err = fmt.Errorf("read tar: %w", err)
+			break
+		}
+		if err = a.entry(hdr, tr); err != nil {
+			err = &EntryError{Name: hdr.Name, Err: err}
+			break
+		}
+	}
+	// Directory metadata and modes are set last, even after a failure, so
+	// that no directory is left owner-writable when the image says not.
+	if ferr := a.finish(); err == nil {
+		err = ferr
+	}
+	return a.stats, err
+}
+
+type applier struct {
+	rootPath string
+	rootFd   int
+	// written holds the canonical paths this layer wrote, ancestors their
+	// parents: whiteouts and opaque dirs spare both.
+	written, ancestors map[string]struct{}
+	dirs               map[string]*tar.Header // dir metadata, set by finish
+	restore            map[string]uint32      // dirs made owner-writable: original mode
+	stats              Stats
+	buf                []byte
+	euid, egid         int
+}
+
+// mark records p as written by this layer.
+func (a *applier) mark(p string) {
+	a.written[p] = struct{}{}
+	for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+		if _, ok := a.ancestors[d]; ok {
+			break
+		}
+		a.ancestors[d] = struct{}{}
+	}
+}
+
+func reserved(p string) bool {
+	return p == StateDirName || strings.HasPrefix(p, StateDirName+"/")
+}
+
+// ignorable are walk errors that mean "nothing there to act on".
+func ignorable(err error) bool {
+	return errors.Is(err, errNotExist) || errors.Is(err, errNotDir)
+}
+
+func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	rel := cleanName(hdr.Name)
+	if whiteout.InMeta(rel) {
+		return nil
+	}
+	if rel != "" {
+		kind, name, err := whiteout.Parse(path.Base(rel))
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case whiteout.Meta:
+			return nil
+		case whiteout.Remove:
+			a.stats.Whiteouts++
+			return a.whiteout(path.Dir(rel), name)
+		case whiteout.OpaqueDir:
+			a.stats.Whiteouts++
+			return a.opaque(path.Dir(rel))
+		}
+	}
+	if rel == "" {
+		if hdr.Typeflag == tar.TypeDir {
+			a.dirs[""] = hdr
+		}
+		return nil // the root itself can only be a directory
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		return a.withTarget(rel, func(t target) error { return a.mkdir(t, hdr) })
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		return a.withTarget(rel, func(t target) error { return a.file(t, hdr, r) })
+	case tar.TypeSymlink:
+		return a.withTarget(rel, func(t target) error { return a.symlink(t, hdr) })
+	case tar.TypeLink:
+		return a.hardlink(rel, hdr)
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		return a.withTarget(rel, func(t target) error { return a.node(t, hdr) })
+	default:
+		a.stats.SkippedOther++
+		return nil
+	}
+}
+
+// withTarget resolves rel's parent (creating missing dirs), refuses the
+// state dir, and runs fn on the result.
+func (a *applier) withTarget(rel string, fn func(target) error) error {
+	t, err := a.resolveParent(rel, true)
+	if err != nil {
+		return err
+	}
+	defer a.release(t.dir)
+	if reserved(t.path()) {
+		a.stats.SkippedOther++
+		return nil
+	}
+	return fn(t)
+}
+
+// clear makes room for a new entry at t: a non-dir is unlinked, a dir is
+// removed with its contents unless keepDir. It reports whether a dir was
+// kept.
+func (a *applier) clear(t target, keepDir bool) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(t.dir.fd, t.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err == unix.ENOENT {
+			return false, nil
+		}
+		return false, fmt.Errorf("stat %s: %w", t.path(), err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if keepDir {
+			return true, nil
+		}
+		return false, a.removeAll(t.dir, t.base, st.Mode)
+	}
+	return false, a.retryWritable(t.dir, func() error { return unix.Unlinkat(t.dir.fd, t.base, 0) })
+}
+
+func (a *applier) mkdir(t target, hdr *tar.Header) error {
+	kept, err := a.clear(t, true)
+	if err != nil {
+		return err
+	}
+	if !kept {
+		// Owner-writable until finish sets the real mode.
+		if err := a.retryWritable(t.dir, func() error { return unix.Mkdirat(t.dir.fd, t.base, 0700) }); err != nil {
+			return fmt.Errorf("mkdir %s: %w", t.path(), err)
+		}
+	}
+	a.dirs[t.path()] = hdr
+	a.mark(t.path())
+	a.stats.Dirs++
+	return nil
+}
+
+// mkdirImplicit creates a parent directory the layer did not list, 0755
+// as Docker and containerd do.
+func (a *applier) mkdirImplicit(d dirRef, name string) error {
+	err := a.retryWritable(d, func() error { return unix.Mkdirat(d.fd, name, 0755) })
+	if err != nil && err != unix.EEXIST {
+		return err
+	}
+	if err == nil {
+		if err := unix.Fchmodat(d.fd, name, 0755, 0); err != nil { // undo the umask
+			return err
+		}
+	}
+	a.mark(joinPath(d.path, name))
+	return nil
+}
+
+func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
+	if _, err := a.clear(t, false); err != nil {
+		return err
+	}
+	// O_EXCL|O_NOFOLLOW after the unlink: never write through an existing
+	// file, so a hard link or symlink planted earlier cannot redirect it.
+	var fd int
+	err := a.retryWritable(t.dir, func() (err error) {
+		fd, err = unix.Openat(t.dir.fd, t.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0600)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", t.path(), err)
+	}
+	f := os.NewFile(uintptr(fd), t.path())
+	defer f.Close()
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, r, a.buf)
+	a.stats.Bytes += n
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.path(), err)
+	}
+	if err := a.setMeta(t, hdr, fd); err != nil {
+		return err
+	}
+	a.mark(t.path())
+	a.stats.Files++
+	return f.Close()
+}
+
+func (a *applier) symlink(t target, hdr *tar.Header) error {
+	if _, err := a.clear(t, false); err != nil {
+		return err
+	}
+	// The link text is stored as is; it is data, only ever followed by
+	// this package's own walk, which keeps it inside the root.
+	if err := a.retryWritable(t.dir, func() error { return unix.Symlinkat(hdr.Linkname, t.dir.fd, t.base) }); err != nil {
+		return fmt.Errorf("symlink %s: %w", t.path(), err)
+	}
+	if err := a.setMeta(t, hdr, -1); err != nil {
+		return err
+	}
+	a.mark(t.path())
+	a.stats.Symlinks++
+	return nil
+}
+
+func (a *applier) hardlink(rel string, hdr *tar.Header) error {
+	trel := cleanName(hdr.Linkname)
+	if trel == "" {
+		return fmt.Errorf("hard link to the root directory")
+	}
+	src, err := a.resolveParent(trel, false)
+	if err != nil {
+		if ignorable(err) {
+			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
+		}
+		return err
+	}
+	defer a.release(src.dir)
+	if reserved(src.path()) {
+		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(src.dir.fd, src.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err == unix.ENOENT {
+			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
+		}
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return fmt.Errorf("hard link target %q is a directory", hdr.Linkname)
+	}
+	return a.withTarget(rel, func(t target) error {
+		if t.path() == src.path() {
+			return nil
+		}
+		if _, err := a.clear(t, false); err != nil {
+			return err
+		}
+		err := a.retryWritable(t.dir, func() error { return unix.Linkat(src.dir.fd, src.base, t.dir.fd, t.base, 0) })
+		switch err {
+		case nil:
+		case unix.EPERM, unix.EACCES, unix.EMLINK, unix.EXDEV, unix.ENOTSUP:
+			// Android denies link(2) to apps: copy the target instead.
+			if err := a.copyFile(src, t); err != nil {
+				return fmt.Errorf("hard link %s (copying %s): %w", t.path(), src.path(), err)
+			}
+			a.stats.HardlinkCopies++
+		default:
+			return fmt.Errorf("hard link %s to %s: %w", t.path(), src.path(), err)
+		}
+		a.mark(t.path())
+		a.stats.Hardlinks++
+		return nil
+	})
+}
+
+func (a *applier) node(t target, hdr *tar.Header) error {
+	if _, err := a.clear(t, false); err != nil {
+		return err
+	}
+	mode := uint32(hdr.Mode) & 07777
+	switch hdr.Typeflag {
+	case tar.TypeChar:
+		mode |= unix.S_IFCHR
+	case tar.TypeBlock:
+		mode |= unix.S_IFBLK
+	default:
+		mode |= unix.S_IFIFO
+	}
+	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+	err := a.retryWritable(t.dir, func() error { return unix.Mknodat(t.dir.fd, t.base, mode, int(dev)) })
+	if err == unix.EPERM || err == unix.EACCES {
+		if hdr.Typeflag == tar.TypeFifo {
+			a.stats.SkippedFIFOs++
+		} else {
+			a.stats.SkippedDevices++
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mknod %s: %w", t.path(), err)
+	}
+	if err := a.setMeta(t, hdr, -1); err != nil {
+		return err
+	}
+	a.mark(t.path())
+	if hdr.Typeflag == tar.TypeFifo {
+		a.stats.FIFOs++
+	} else {
+		a.stats.Devices++
+	}
+	return nil
+}
+
+// finish sets the metadata of the layer's directories, deepest first (so
+// a parent is still searchable while its children are done, and no child
+// touches a parent's mtime afterwards), and gives back the modes of lower
+// directories that were made owner-writable.
+func (a *applier) finish() error {
+	paths := make([]string, 0, len(a.dirs)+len(a.restore))
+	for p := range a.dirs {
+		paths = append(paths, p)
+	}
+	for p := range a.restore {
+		if _, ok := a.dirs[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	depth := func(p string) int {
+		if p == "" {
+			return -1
+		}
+		return strings.Count(p, "/")
+	}
+	sort.Slice(paths, func(i, j int) bool {
+		if di, dj := depth(paths[i]), depth(paths[j]); di != dj {
+			return di > dj
+		}
+		return paths[i] < paths[j]
+	})
+	var first error
+	for _, p := range paths {
+		if err := a.finishDir(p); err != nil && first == nil {
+			first = fmt.Errorf("directory %q: %w", p, err)
+		}
+	}
+	return first
+}
+
+func (a *applier) finishDir(p string) error {
+	t := target{dir: dirRef{fd: a.rootFd}, base: "."}
+	if p != "" {
+		// No symlinks followed: a dir replaced later in the layer is skipped.
+		d, err := a.walk(path.Dir(p), false, false)
+		if err != nil {
+			return nil
+		}
+		defer a.release(d)
+		t = target{dir: d, base: path.Base(p)}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(t.dir.fd, t.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	if hdr, ok := a.dirs[p]; ok {
+		return a.setMeta(t, hdr, -1)
+	}
+	return unix.Fchmodat(t.dir.fd, t.base, a.restore[p], 0)
+}

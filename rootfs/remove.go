@@ -1,0 +1,198 @@
+package rootfs
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// whiteout applies ".wh.NAME" found in dir: NAME is removed from lower
+// layers. What this layer itself wrote there is spared, whatever the
+// order of the entries in the tar.
+func (a *applier) whiteout(dir, name string) error {
+	d, err := a.walk(dir, false, true)
+	if err != nil {
+		if ignorable(err) {
+			return nil // nothing below to hide (or umoci's whiteout under a file)
+		}
+		return err
+	}
+	defer a.release(d)
+	return a.removeLower(d, name)
+}
+
+// opaque applies ".wh..wh..opq" found in dir: everything lower layers put
+// in dir is removed; this layer's entries stay.
+func (a *applier) opaque(dir string) error {
+	d, err := a.walk(dir, false, true)
+	if err != nil {
+		if ignorable(err) {
+			return nil
+		}
+		return err
+	}
+	defer a.release(d)
+	names, err := a.readDir(d)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := a.removeLower(d, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeLower removes d/name unless this layer wrote it; a directory that
+// holds entries of this layer is emptied of the rest instead.
+func (a *applier) removeLower(d dirRef, name string) error {
+	p := joinPath(d.path, name)
+	if reserved(p) {
+		return nil
+	}
+	if _, ok := a.written[p]; ok {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err == unix.ENOENT {
+			return nil
+		}
+		return fmt.Errorf("stat %s: %w", p, err)
+	}
+	if _, ok := a.ancestors[p]; !ok || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return a.removeAll(d, name, st.Mode)
+		}
+		return a.retryWritable(d, func() error { return unix.Unlinkat(d.fd, name, 0) })
+	}
+	fd, err := unix.Openat(d.fd, name, openPath|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", p, err)
+	}
+	child := dirRef{fd: fd, path: p}
+	defer a.release(child)
+	names, err := a.readDir(child)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := a.removeLower(child, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAll removes the directory d/name and everything in it, never
+// following a symlink; mode is the directory's current mode.
+func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
+	p := joinPath(d.path, name)
+	if reserved(p) {
+		return fmt.Errorf("refusing to remove %s", p)
+	}
+	if mode&0700 != 0700 {
+		// Non-root: make it ours to empty. It is a directory (checked by
+		// the caller with AT_SYMLINK_NOFOLLOW), so fchmodat cannot follow.
+		if err := unix.Fchmodat(d.fd, name, mode&07777|0700, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	fd, err := unix.Openat(d.fd, name, openPath|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", p, err)
+	}
+	child := dirRef{fd: fd, path: p}
+	names, err := a.readDir(child)
+	for _, n := range names {
+		if err != nil {
+			break
+		}
+		var st unix.Stat_t
+		if err = unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if err == unix.ENOENT {
+				err = nil
+			}
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			err = a.removeAll(child, n, st.Mode)
+		} else {
+			err = unix.Unlinkat(fd, n, 0)
+		}
+	}
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	if err := a.retryWritable(d, func() error { return unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR) }); err != nil {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	delete(a.restore, p)
+	return nil
+}
+
+// readDir lists a directory's names (without "." and "..").
+func (a *applier) readDir(d dirRef) ([]string, error) {
+	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == unix.EACCES {
+		if err = a.makeWritable(d.path); err == nil {
+			fd, err = unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read dir %s: %w", d.path, err)
+	}
+	defer unix.Close(fd)
+	var names []string
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			return nil, fmt.Errorf("read dir %s: %w", d.path, err)
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// retryWritable runs op in directory d; if it is refused for permission
+// (a non-root user and a lower layer's read-only directory), d is made
+// owner-writable, to be restored by finish, and op runs again.
+func (a *applier) retryWritable(d dirRef, op func() error) error {
+	err := op()
+	if err == unix.EACCES {
+		if a.makeWritable(d.path) == nil {
+			err = op()
+		}
+	}
+	return err
+}
+
+// makeWritable adds owner rwx to the directory at canonical path p and
+// remembers its mode for finish. p was reached by walk, so every
+// component is a real directory and fchmodat cannot be led by a symlink.
+func (a *applier) makeWritable(p string) error {
+	name := p
+	if name == "" {
+		name = "."
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(a.rootFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	mode := st.Mode & 07777
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || mode&0700 == 0700 {
+		return unix.EACCES // nothing to fix: the refusal is real
+	}
+	if err := unix.Fchmodat(a.rootFd, name, mode|0700, 0); err != nil {
+		return err
+	}
+	if _, ok := a.restore[p]; !ok {
+		a.restore[p] = mode
+	}
+	return nil
+}

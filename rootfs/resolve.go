@@ -1,0 +1,201 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxSymlinkHops bounds symlink chains, as the kernel's ELOOP does.
+const maxSymlinkHops = 40
+
+const openPath = unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// errNotExist marks a missing path component met while not creating.
+var errNotExist = errors.New("does not exist")
+
+// errNotDir marks a path component that is neither a dir nor a symlink.
+var errNotDir = errors.New("not a directory")
+
+// errSymlink marks a symlink met by a walk that must not follow one.
+var errSymlink = errors.New("is a symlink")
+
+// cleanName turns a tar entry name into a path relative to the root:
+// "./a/../b/" → "b", "/etc/x" → "etc/x", "../../x" → "x", "./" → "".
+func cleanName(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
+}
+
+func joinPath(dir, base string) string {
+	if dir == "" {
+		return base
+	}
+	return dir + "/" + base
+}
+
+func splitPath(p string) []string {
+	var parts []string
+	for _, c := range strings.Split(p, "/") {
+		if c != "" && c != "." {
+			parts = append(parts, c)
+		}
+	}
+	return parts
+}
+
+// dirRef is an open directory inside the root: an O_PATH fd and its
+// canonical path ("" for the root).
+type dirRef struct {
+	fd   int
+	path string
+}
+
+// walk opens the directory rel inside the root the way chroot would see it.
+// Symlinks are followed (absolute ones re-rooted, ".." stopping at the
+// root) when follow is set, and refused otherwise. With create, missing
+// directories are made (0755) and recorded as written by this layer.
+// The caller must release the result with a.release.
+func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
+	type frame struct {
+		fd   int
+		name string
+	}
+	var stack []frame
+	cur := func() int {
+		if len(stack) == 0 {
+			return a.rootFd
+		}
+		return stack[len(stack)-1].fd
+	}
+	canon := func() string {
+		names := make([]string, len(stack))
+		for i, f := range stack {
+			names[i] = f.name
+		}
+		return strings.Join(names, "/")
+	}
+	closeAll := func() {
+		for _, f := range stack {
+			unix.Close(f.fd)
+		}
+		stack = nil
+	}
+	todo := splitPath(rel)
+	hops := 0
+	for len(todo) > 0 {
+		c := todo[0]
+		todo = todo[1:]
+		if c == ".." {
+			if len(stack) > 0 {
+				unix.Close(stack[len(stack)-1].fd)
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		here := dirRef{fd: cur(), path: canon()}
+		var fd int
+		err := a.retryWritable(here, func() (err error) {
+			fd, err = unix.Openat(here.fd, c, openPath, 0)
+			return err
+		})
+		if err == unix.ENOENT && create {
+			if err = a.mkdirImplicit(here, c); err == nil {
+				fd, err = unix.Openat(here.fd, c, openPath, 0)
+			}
+		}
+		if err != nil {
+			closeAll()
+			if err == unix.ENOENT {
+				return dirRef{}, fmt.Errorf("%s: %w", joinPath(canon(), c), errNotExist)
+			}
+			return dirRef{}, fmt.Errorf("open %s: %w", joinPath(canon(), c), err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			closeAll()
+			return dirRef{}, fmt.Errorf("stat %s: %w", joinPath(canon(), c), err)
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			stack = append(stack, frame{fd, c})
+		case unix.S_IFLNK:
+			unix.Close(fd)
+			p := joinPath(canon(), c)
+			if !follow {
+				closeAll()
+				return dirRef{}, fmt.Errorf("%s: %w", p, errSymlink)
+			}
+			if hops++; hops > maxSymlinkHops {
+				closeAll()
+				return dirRef{}, fmt.Errorf("%s: %w", p, unix.ELOOP)
+			}
+			target, err := readlinkat(cur(), c)
+			if err != nil {
+				closeAll()
+				return dirRef{}, fmt.Errorf("readlink %s: %w", p, err)
+			}
+			if strings.HasPrefix(target, "/") {
+				closeAll() // re-rooted: an absolute link starts at the root
+			}
+			todo = append(splitPath(target), todo...)
+		default:
+			unix.Close(fd)
+			closeAll()
+			return dirRef{}, fmt.Errorf("%s: %w", joinPath(canon(), c), errNotDir)
+		}
+	}
+	if len(stack) == 0 {
+		return dirRef{fd: a.rootFd, path: ""}, nil
+	}
+	top := stack[len(stack)-1]
+	p := canon()
+	for _, f := range stack[:len(stack)-1] {
+		unix.Close(f.fd)
+	}
+	return dirRef{fd: top.fd, path: p}, nil
+}
+
+// release closes a dirRef from walk (never the root's fd).
+func (a *applier) release(d dirRef) {
+	if d.fd != a.rootFd {
+		unix.Close(d.fd)
+	}
+}
+
+// target is the place a tar entry goes: its parent directory (open) and
+// its base name, never "", "." or "..".
+type target struct {
+	dir  dirRef
+	base string
+}
+
+func (t target) path() string { return joinPath(t.dir.path, t.base) }
+
+// resolveParent walks rel's parent (following symlinks inside the root) and
+// returns it with rel's last component, which is never followed.
+func (a *applier) resolveParent(rel string, create bool) (target, error) {
+	dir, base := path.Split(rel)
+	d, err := a.walk(dir, create, true)
+	if err != nil {
+		return target{}, err
+	}
+	return target{dir: d, base: base}, nil
+}
+
+func readlinkat(dirfd int, name string) (string, error) {
+	for size := 256; size <= 1<<16; size *= 4 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
+	return "", unix.ENAMETOOLONG
+}
