@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rootfs-pull/rootfs-pull/pull"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
+)
+
+// printer writes progress and results: live lines on a terminal, one
+// plain line per event otherwise, nothing but errors with --quiet, and one
+// JSON document with --json.
+type printer struct {
+	mu          sync.Mutex
+	stdout      io.Writer
+	stderr      io.Writer
+	quiet, json bool
+	tty         bool
+	live        bool // a \r line is showing
+}
+
+func newPrinter(stdout, stderr io.Writer, quiet, asJSON bool) *printer {
+	p := &printer{stdout: stdout, stderr: stderr, quiet: quiet, json: asJSON}
+	if f, ok := stderr.(*os.File); ok {
+		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+		p.tty = err == nil && os.Getenv("TERM") != "dumb"
+	}
+	return p
+}
+
+func (p *printer) progress(e pull.Event) {
+	if p.quiet || p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	short := e.Digest.Encoded()
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	switch e.Kind {
+	case pull.EventResolved:
+	case pull.EventLayerStart:
+		if !p.tty {
+			fmt.Fprintf(p.stderr, "layer %d/%d %s: pulling %s\n", e.Index, e.Count, short, humanBytes(e.Size))
+		}
+	case pull.EventLayerBytes:
+		if p.tty {
+			fmt.Fprintf(p.stderr, "\r\033[Klayer %d/%d %s: %s / %s", e.Index, e.Count, short, humanBytes(e.Done), humanBytes(e.Size))
+			p.live = true
+		}
+	case pull.EventLayerDone:
+		p.clearLive()
+		fmt.Fprintf(p.stderr, "layer %d/%d %s: applied (%s)\n", e.Index, e.Count, short, humanBytes(e.Size))
+	case pull.EventLayerCached:
+		fmt.Fprintf(p.stderr, "layer %d/%d %s: already applied\n", e.Index, e.Count, short)
+	}
+}
+
+func (p *printer) clearLive() {
+	if p.live {
+		fmt.Fprint(p.stderr, "\r\033[K")
+		p.live = false
+	}
+}
+
+func (p *printer) endProgress() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLive()
+}
+
+// failure prints nothing on stderr itself (run does, once); with --json
+// it also puts the error on stdout for scripts reading only that.
+func (p *printer) failure(msg string) {
+	if p.json {
+		writeJSON(p.stdout, map[string]any{"error": msg})
+	}
+}
+
+func (p *printer) success(r *pull.Result) {
+	im := r.Image
+	start := rootfs.StartCommand(r.Dir, im.Config.Config, os.Geteuid() == 0)
+	if p.json {
+		writeJSON(p.stdout, jsonResult{
+			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
+			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
+			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
+			Seconds: r.Duration.Seconds(), StartCommand: start, Stats: r.Stats,
+		})
+		return
+	}
+	if p.quiet {
+		return
+	}
+	if r.UpToDate {
+		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()))
+	} else {
+		fmt.Fprintf(p.stdout, "Pulled %s (%s, %s) into %s: %s in %d layer%s, %s\n",
+			im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()), r.Dir, humanBytes(im.Size()),
+			len(im.Manifest.Layers), plural(len(im.Manifest.Layers)), r.Duration.Round(10*time.Millisecond))
+		if note := skippedNote(r.Stats); note != "" {
+			fmt.Fprintln(p.stdout, note)
+		}
+	}
+	fmt.Fprintf(p.stdout, "Start it with:\n  %s\n", rootfs.ShellQuote(start))
+}
+
+// skippedNote says once what a non-root pull could not reproduce.
+func skippedNote(s rootfs.Stats) string {
+	var parts []string
+	if s.SkippedChown > 0 {
+		parts = append(parts, fmt.Sprintf("ownership of %d entries", s.SkippedChown))
+	}
+	if s.SkippedDevices > 0 {
+		parts = append(parts, fmt.Sprintf("%d device nodes", s.SkippedDevices))
+	}
+	if s.SkippedFIFOs > 0 {
+		parts = append(parts, fmt.Sprintf("%d FIFOs", s.SkippedFIFOs))
+	}
+	if s.SkippedXattrs > 0 {
+		parts = append(parts, fmt.Sprintf("%d extended attributes", s.SkippedXattrs))
+	}
+	if s.HardlinkCopies > 0 {
+		parts = append(parts, fmt.Sprintf("%d hard links (copied instead)", s.HardlinkCopies))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Without root, left out: " + strings.Join(parts, ", ") + " (proot's fake root covers ownership)"
+}
+
+func shortDigest(d string) string {
+	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}

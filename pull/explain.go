@@ -1,0 +1,66 @@
+package pull
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
+)
+
+// Explain turns an error from Pull into the one line a user reads: what
+// failed and what to do about it.
+func Explain(err error, o Options) string {
+	var (
+		pe   *registry.PlatformError
+		ve   *registry.VerifyError
+		oe   *OtherImageError
+		he   *registry.HTTPError
+		dnse *net.DNSError
+		cert *x509.UnknownAuthorityError
+		host x509.HostnameError
+		ope  *net.OpError
+	)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Sprintf("interrupted: %s is left incomplete (not ready); run the same command again to resume", o.Dir)
+	case errors.Is(err, ErrNotEmpty):
+		return fmt.Sprintf("%s is not empty and is not a rootfs made by rootfs-pull: choose a new directory, or add --force to extract into it anyway", o.Dir)
+	case errors.As(err, &oe):
+		return fmt.Sprintf("%s already holds %s: pull %s into another directory, or remove this one first", oe.Dir, oe.Have, o.Image)
+	case errors.Is(err, rootfs.ErrLocked):
+		return fmt.Sprintf("another rootfs-pull is working on %s: wait for it to finish", o.Dir)
+	case errors.As(err, &pe):
+		return fmt.Sprintf("%s has no image for %s; it offers %s: choose one with --platform", o.Image, pe.Want, platformList(pe.Offered))
+	case errors.As(err, &ve):
+		return fmt.Sprintf("%s: %v: the registry or a proxy sent corrupt data; run the same command again to retry", o.Image, err)
+	case errors.Is(err, registry.ErrUnauthorized):
+		return fmt.Sprintf("pull access denied for %s: the repository does not exist or needs credentials: log in with --username NAME --password-stdin, or with docker login (%v)", o.Image, err)
+	case errors.As(err, &he) && errors.Is(err, registry.ErrNotFound):
+		return fmt.Sprintf("%s: not found (%v): check the image name and tag", o.Image, err)
+	case errors.As(err, &cert), errors.As(err, &host), strings.Contains(fmt.Sprint(err), "x509:"):
+		return fmt.Sprintf("%s: TLS certificate not trusted (%v): if you trust this registry, add --insecure", o.Image, err)
+	case strings.Contains(fmt.Sprint(err), "server gave HTTP response to HTTPS client"):
+		return fmt.Sprintf("%s: the registry speaks plain HTTP: add --insecure to allow it", o.Image)
+	case errors.As(err, &dnse):
+		return fmt.Sprintf("cannot resolve registry host %q: check the name and your network (%v)", dnse.Name, err)
+	case errors.As(err, &ope):
+		return fmt.Sprintf("cannot reach the registry for %s: %v: check your network or proxy settings (HTTPS_PROXY, NO_PROXY)", o.Image, err)
+	}
+	return err.Error()
+}
+
+func platformList(ps []registry.Platform) string {
+	if len(ps) == 0 {
+		return "no platforms"
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ", ")
+}

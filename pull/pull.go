@@ -1,0 +1,310 @@
+// Package pull runs the whole pipeline for one image and one directory:
+// registry (resolve, verified blob stream) → decompress → rootfs.Apply,
+// layer by layer, recording progress in the rootfs's state so that an
+// interrupted or failed pull is never taken for a finished one and a
+// re-run picks up where it stopped.
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/rootfs-pull/rootfs-pull/decompress"
+	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
+)
+
+// Options say what to pull where.
+type Options struct {
+	Image    string            // as the user wrote it, e.g. "ubuntu:24.04"
+	Dir      string            // the rootfs directory; created if missing
+	Platform registry.Platform // zero value: the host's
+	// Force allows pulling into a non-empty directory this tool did not
+	// make, or over a rootfs of another image.
+	Force bool
+	// Progress, if set, is called with events as the pull goes on, possibly
+	// from the decompressor's goroutine: it must be safe for concurrent use.
+	Progress func(Event)
+}
+
+// Event reports progress. Kind is one of the Event* constants.
+type Event struct {
+	Kind   string
+	Index  int // layer number, from 1
+	Count  int // number of layers
+	Digest digest.Digest
+	Size   int64 // compressed size of the layer
+	Done   int64 // compressed bytes read so far
+	Format string
+}
+
+// Event kinds.
+const (
+	EventResolved    = "resolved"      // the image is known; Count layers
+	EventLayerStart  = "layer-start"   // a layer starts downloading and applying
+	EventLayerBytes  = "layer-bytes"   // Done bytes of the layer read
+	EventLayerDone   = "layer-done"    // the layer is applied and verified
+	EventLayerCached = "layer-applied" // the layer was applied by an earlier run
+)
+
+// Result is what a finished pull did.
+type Result struct {
+	Image    *registry.Image
+	Dir      string
+	UpToDate bool // the rootfs already held this image; nothing was done
+	Resumed  int  // layers an interrupted earlier run had applied
+	Stats    rootfs.Stats
+	Duration time.Duration
+}
+
+// ErrNotEmpty: the directory has content and no rootfs-pull state.
+var ErrNotEmpty = errors.New("directory is not empty and is not a rootfs made by rootfs-pull")
+
+// OtherImageError: the directory holds a rootfs of another image.
+type OtherImageError struct {
+	Dir        string
+	Have, Want string // image names with digests
+}
+
+func (e *OtherImageError) Error() string {
+	return fmt.Sprintf("%s holds %s, not %s", e.Dir, e.Have, e.Want)
+}
+
+// Pull pulls o.Image into o.Dir with c.
+func Pull(ctx context.Context, c *registry.Client, o Options) (*Result, error) {
+	start := time.Now()
+	ref, err := registry.ParseReference(o.Image)
+	if err != nil {
+		return nil, err
+	}
+	want := o.Platform
+	if want.OS == "" {
+		want = registry.HostPlatform()
+	}
+	state, err := prepareDir(o.Dir, o.Force)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := rootfs.Lock(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	im, err := c.Resolve(ctx, ref, want)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Image: im, Dir: o.Dir}
+	named := ref.String()
+	if ref.Digest == "" {
+		named += "@" + im.Digest.String()
+	}
+	if state != nil {
+		switch {
+		case state.Digest == im.Digest.String() && state.Status == rootfs.StatusReady:
+			res.UpToDate = true
+			res.Duration = time.Since(start)
+			return res, nil
+		case state.Digest != im.Digest.String() && !o.Force:
+			return nil, &OtherImageError{Dir: o.Dir, Have: state.Reference + "@" + state.Digest, Want: named}
+		case state.Digest != im.Digest.String():
+			state = nil // --force: start this image's record afresh
+		}
+	}
+	state = newState(o.Image, im, state)
+	if err := rootfs.WriteStateFile(o.Dir, "config.json", im.RawConfig); err != nil {
+		return nil, err
+	}
+	if err := state.Save(o.Dir); err != nil {
+		return nil, err
+	}
+	emit(o.Progress, Event{Kind: EventResolved, Count: len(state.Layers)})
+	for i, desc := range im.Manifest.Layers {
+		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
+		if state.Layers[i].Applied {
+			res.Resumed++
+			ev.Kind = EventLayerCached
+			emit(o.Progress, ev)
+			continue
+		}
+		ev.Kind = EventLayerStart
+		emit(o.Progress, ev)
+		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		state.Skipped.Add(st)
+		res.Stats.Add(st)
+		if err != nil {
+			// The layer stays marked unapplied: a re-run applies it again.
+			state.Save(o.Dir)
+			return nil, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
+		}
+		state.Layers[i].Applied = true
+		if err := state.Save(o.Dir); err != nil {
+			return nil, err
+		}
+		ev.Kind = EventLayerDone
+		emit(o.Progress, ev)
+	}
+	state.Status = rootfs.StatusReady
+	if err := state.Save(o.Dir); err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func emit(f func(Event), e Event) {
+	if f != nil {
+		f(e)
+	}
+}
+
+// prepareDir makes dir if missing and returns its state, if any. A
+// non-empty directory without state is refused unless force.
+func prepareDir(dir string, force bool) (*rootfs.State, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%s exists and is not a directory", dir)
+	}
+	state, err := rootfs.LoadState(dir)
+	if err == nil {
+		return state, nil
+	}
+	if !errors.Is(err, rootfs.ErrNoState) {
+		return nil, err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	if len(names) > 0 && !force {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
+	}
+	return nil, nil
+}
+
+// newState records im, keeping which layers an earlier, interrupted run of
+// the same image applied (only an unbroken prefix counts).
+func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State {
+	s := &rootfs.State{
+		Status:       rootfs.StatusPulling,
+		Image:        name,
+		Reference:    im.Ref.String(),
+		Digest:       im.Digest.String(),
+		IndexDigest:  im.IndexDigest.String(),
+		Platform:     im.Platform.String(),
+		ConfigDigest: im.Manifest.Config.Digest.String(),
+	}
+	if old != nil {
+		s.Created = old.Created
+		s.Skipped = old.Skipped
+	}
+	prefix := true
+	for i, l := range im.Manifest.Layers {
+		li := rootfs.LayerInfo{Digest: l.Digest.String(), DiffID: im.Config.RootFS.DiffIDs[i].String(), MediaType: l.MediaType, Size: l.Size}
+		if prefix && old != nil && i < len(old.Layers) && old.Layers[i].Digest == li.Digest && old.Layers[i].Applied {
+			li.Applied = true
+		} else {
+			prefix = false
+		}
+		s.Layers = append(s.Layers, li)
+	}
+	return s
+}
+
+// applyLayer streams layer i: blob (digest and size verified) →
+// decompressor → diff_id hash → applier. Every byte is read, trailing
+// bytes after the tar end included, before the digests are compared.
+func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i int, dir string, progress func(Event)) (rootfs.Stats, error) {
+	desc := im.Manifest.Layers[i]
+	diffID := im.Config.RootFS.DiffIDs[i]
+	if err := diffID.Validate(); err != nil {
+		return rootfs.Stats{}, fmt.Errorf("config diff_id %q: %w", diffID, err)
+	}
+	blob, err := c.Blob(ctx, im.Ref, desc)
+	if err != nil {
+		return rootfs.Stats{}, err
+	}
+	defer blob.Close()
+	counted := &countingReader{r: blob, progress: progress,
+		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
+	dr, format, err := decompress.NewReader(desc.MediaType, counted)
+	if err != nil {
+		return rootfs.Stats{}, err
+	}
+	counted.ev.Format = format.String()
+	verifier := diffID.Algorithm().Digester()
+	tee := io.TeeReader(dr, verifier.Hash())
+	st, err := rootfs.Apply(ctx, dir, tee)
+	if err == nil {
+		_, err = io.Copy(io.Discard, tee) // bytes after the tar end marker count too
+		if err != nil {
+			err = fmt.Errorf("%s: %w", format, err)
+		}
+	}
+	dr.Close()
+	if err != nil {
+		// Corrupt data often shows first as a decompression or tar error;
+		// the blob's own verification names the real cause.
+		if verr := drainForVerify(ctx, blob); verr != nil {
+			return st, verr
+		}
+		return st, err
+	}
+	if _, err := io.Copy(io.Discard, blob); err != nil {
+		return st, err
+	}
+	if got := verifier.Digest(); got != diffID {
+		return st, &registry.VerifyError{What: "layer content (diff_id)", Expected: diffID, Actual: got}
+	}
+	return st, nil
+}
+
+// drainForVerify reads what is left of the blob (a bounded amount) to let
+// its verifier judge it; it returns the verification error, if any.
+func drainForVerify(ctx context.Context, blob io.Reader) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	_, err := io.Copy(io.Discard, io.LimitReader(blob, 256<<20))
+	var ve *registry.VerifyError
+	if errors.As(err, &ve) {
+		return err
+	}
+	return nil
+}
+
+// countingReader reports compressed bytes read, at most every 250ms.
+type countingReader struct {
+	r        io.Reader
+	progress func(Event)
+	ev       Event
+	last     time.Time
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.ev.Done += int64(n)
+	if c.progress != nil && (time.Since(c.last) > 250*time.Millisecond || err == io.EOF) {
+		c.last = time.Now()
+		c.progress(c.ev)
+	}
+	return n, err
+}
+
