@@ -39,11 +39,15 @@ type Entry struct {
 }
 
 // File, Dir and Symlink are Entry shorthands.
-func File(name, body string) Entry   { return Entry{Name: name, Body: body, Mode: 0644} }
-func Dir(name string) Entry          { return Entry{Name: name, Type: tar.TypeDir, Mode: 0755} }
-func Symlink(name, to string) Entry  { return Entry{Name: name, Link: to, Type: tar.TypeSymlink, Mode: 0777} }
-func Exec(name, body string) Entry   { return Entry{Name: name, Body: body, Mode: 0755} }
-func Hardlink(name, to string) Entry { return Entry{Name: name, Link: to, Type: tar.TypeLink, Mode: 0644} }
+func File(name, body string) Entry { return Entry{Name: name, Body: body, Mode: 0644} }
+func Dir(name string) Entry        { return Entry{Name: name, Type: tar.TypeDir, Mode: 0755} }
+func Symlink(name, to string) Entry {
+	return Entry{Name: name, Link: to, Type: tar.TypeSymlink, Mode: 0777}
+}
+func Exec(name, body string) Entry { return Entry{Name: name, Body: body, Mode: 0755} }
+func Hardlink(name, to string) Entry {
+	return Entry{Name: name, Link: to, Type: tar.TypeLink, Mode: 0644}
+}
 
 // Tar writes entries as an uncompressed tar stream.
 func Tar(entries ...Entry) []byte {
@@ -258,7 +262,9 @@ func (p Pusher) PushRaw(ctx context.Context, name, tag, mediaType string, raw []
 	return r.PushReference(ctx, desc, bytes.NewReader(raw), tag)
 }
 
-func isExists(err error) bool { return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists")) }
+func isExists(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists"))
+}
 
 // Busybox builds a layer from a static busybox binary (Debian's
 // busybox-static installs it as /bin/busybox) with the applets a test or
