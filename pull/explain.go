@@ -38,6 +38,8 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("%s has no image for %s; it offers %s: choose one with --platform", o.Image, pe.Want, platformList(pe.Offered))
 	case errors.As(err, &ve):
 		return fmt.Sprintf("%s: %v: the registry or a proxy sent corrupt data; run the same command again to retry", o.Image, err)
+	case errors.As(err, &he) && errors.Is(err, registry.ErrUnauthorized) && he.Username != "":
+		return fmt.Sprintf("login as %q refused for %s: check the user name and password (or token), and that this user may pull it (%v)", he.Username, o.Image, err)
 	case errors.Is(err, registry.ErrUnauthorized):
 		return fmt.Sprintf("pull access denied for %s: the repository does not exist or needs credentials: log in with --username NAME --password-stdin, or with docker login (%v)", o.Image, err)
 	case errors.As(err, &he) && errors.Is(err, registry.ErrNotFound):

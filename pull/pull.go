@@ -77,7 +77,7 @@ func (e *OtherImageError) Error() string {
 }
 
 // Pull pulls o.Image into o.Dir with c.
-func Pull(ctx context.Context, c *registry.Client, o Options) (*Result, error) {
+func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err error) {
 	start := time.Now()
 	ref, err := registry.ParseReference(o.Image)
 	if err != nil {
@@ -87,17 +87,33 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (*Result, error) {
 	if want.OS == "" {
 		want = registry.HostPlatform()
 	}
-	state, err := prepareDir(o.Dir, o.Force)
+	// Refuse a directory we must not touch before using the network, and
+	// touch nothing until the image is known.
+	if _, err := checkDir(o.Dir, o.Force); err != nil {
+		return nil, err
+	}
+	im, err := c.Resolve(ctx, ref, want)
 	if err != nil {
 		return nil, err
 	}
+	created, err := makeDir(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	applied := false
+	defer func() {
+		// A directory this run made and filled with nothing but its own
+		// bookkeeping goes away again when the run fails.
+		if created && !applied && err != nil {
+			os.RemoveAll(o.Dir)
+		}
+	}()
 	unlock, err := rootfs.Lock(o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-
-	im, err := c.Resolve(ctx, ref, want)
+	state, err := checkDir(o.Dir, o.Force) // again, under the lock
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +152,7 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (*Result, error) {
 		}
 		ev.Kind = EventLayerStart
 		emit(o.Progress, ev)
+		applied = true // from here on, a re-run resumes: keep the directory
 		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
 		state.Skipped.Add(st)
 		res.Stats.Add(st)
@@ -165,15 +182,12 @@ func emit(f func(Event), e Event) {
 	}
 }
 
-// prepareDir makes dir if missing and returns its state, if any. A
-// non-empty directory without state is refused unless force.
-func prepareDir(dir string, force bool) (*rootfs.State, error) {
+// checkDir returns dir's state, if any. A missing directory is fine; a
+// non-empty one without state is refused unless force.
+func checkDir(dir string, force bool) (*rootfs.State, error) {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", dir, err)
-		}
 		return nil, nil
 	case err != nil:
 		return nil, err
@@ -192,11 +206,26 @@ func prepareDir(dir string, force bool) (*rootfs.State, error) {
 		return nil, err
 	}
 	defer f.Close()
-	names, _ := f.Readdirnames(1)
-	if len(names) > 0 && !force {
-		return nil, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
+	names, _ := f.Readdirnames(-1)
+	for _, n := range names {
+		// Our own state directory without a state file is what a run that
+		// failed before its first write leaves (its lock).
+		if n != rootfs.StateDirName && !force {
+			return nil, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
+		}
 	}
 	return nil, nil
+}
+
+// makeDir creates dir if missing and says whether it did.
+func makeDir(dir string) (bool, error) {
+	if _, err := os.Lstat(dir); err == nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		return false, fmt.Errorf("create %s: %w", dir, err)
+	}
+	return true, nil
 }
 
 // newState records im, keeping which layers an earlier, interrupted run of

@@ -40,6 +40,7 @@ type Client struct {
 	plain   *http.Client // foreign-layer URLs: no registry credentials
 	mu      sync.Mutex
 	schemes map[string]string // host → "https" or "http"
+	users   sync.Map          // host → user name last sent to it
 }
 
 // NewClient builds a client. Credentials come from opts, then from the
@@ -75,6 +76,21 @@ func NewClient(opts Options) (*Client, error) {
 			return c, nil
 		}
 	}
+	c := &Client{
+		opts:    opts,
+		plain:   &http.Client{Transport: transport, Timeout: 0},
+		schemes: map[string]string{},
+	}
+	if credFunc != nil {
+		inner := credFunc
+		credFunc = func(ctx context.Context, host string) (auth.Credential, error) {
+			cred, err := inner(ctx, host)
+			if err == nil && cred.Username != "" {
+				c.users.Store(host, cred.Username)
+			}
+			return cred, err
+		}
+	}
 	ac := &auth.Client{
 		Client:     httpClient,
 		Credential: credFunc,
@@ -87,12 +103,8 @@ func NewClient(opts Options) (*Client, error) {
 		ua = "rootfs-pull"
 	}
 	ac.SetUserAgent(ua)
-	return &Client{
-		opts:    opts,
-		auth:    ac,
-		plain:   &http.Client{Transport: transport, Timeout: 0},
-		schemes: map[string]string{},
-	}, nil
+	c.auth = ac
+	return c, nil
 }
 
 // newTransport is http.DefaultTransport's behaviour (proxies from the
@@ -188,15 +200,22 @@ func (c *Client) do(ctx context.Context, method, url string, header http.Header)
 		req.Header[k] = v
 	}
 	resp, err := c.auth.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, wrapAuthError(err)
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
 		defer resp.Body.Close()
-		return nil, newHTTPError(resp)
+		err = newHTTPError(resp)
+	}
+	if err != nil {
+		err = wrapAuthError(err)
+		var he *HTTPError
+		if errors.As(err, &he) && errors.Is(he, ErrUnauthorized) {
+			if u, ok := c.users.Load(req.URL.Host); ok {
+				he.Username = u.(string)
+			}
+		}
+		return nil, err
 	}
 	return resp, nil
 }

@@ -31,6 +31,9 @@ type HTTPError struct {
 	StatusCode int
 	Code       string // e.g. MANIFEST_UNKNOWN, DENIED
 	Message    string
+	// Username is the user the request was sent as when it was refused
+	// (401/403); empty for an anonymous request.
+	Username string
 }
 
 func (e *HTTPError) Error() string {

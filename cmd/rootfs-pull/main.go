@@ -46,7 +46,14 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// A bug must still end as one line, not a stack trace.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "rootfs-pull: internal error: %v (please report it, with the command you ran)\n", r)
+			code = exitFailure
+		}
+	}()
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, flagsFirst(args, valueFlags(app)))
 	if err == nil {

@@ -41,10 +41,7 @@ func (p *printer) progress(e pull.Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	short := e.Digest.Encoded()
-	if len(short) > 12 {
-		short = short[:12]
-	}
+	short := shortDigest(string(e.Digest))
 	switch e.Kind {
 	case pull.EventResolved:
 	case pull.EventLayerStart:
@@ -137,6 +134,7 @@ func skippedNote(s rootfs.Stats) string {
 	return "Without root, left out: " + strings.Join(parts, ", ") + " (proot's fake root covers ownership)"
 }
 
+// shortDigest keeps the algorithm and 12 hex digits, as docker shows them.
 func shortDigest(d string) string {
 	if i := strings.IndexByte(d, ':'); i >= 0 && len(d) > i+13 {
 		return d[:i+13]

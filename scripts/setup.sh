@@ -1,0 +1,29 @@
+#!/bin/sh
+# setup.sh installs what the tests, the demo and the benchmarks need on a
+# fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
+# against (proot, skopeo, umoci, busybox) and the Go modules. It does
+# nothing for what is already there, so running it twice is cheap.
+set -eu
+
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+have proot || need="$need proot"
+have skopeo || need="$need skopeo"
+have umoci || need="$need umoci"
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || need="$need busybox-static"
+have setpriv || need="$need util-linux"
+
+if [ -n "$need" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing:$need; install them (sudo apt-get install$need) or run this as root" >&2
+		exit 1
+	fi
+	echo "setup: installing$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
+go mod download
+echo "setup: ready"
