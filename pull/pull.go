@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
 	"github.com/rootfs-pull/rootfs-pull/decompress"
+	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
@@ -28,6 +31,14 @@ type Options struct {
 	// Force allows pulling into a non-empty directory this tool did not
 	// make, or over a rootfs of another image.
 	Force bool
+	// Launcher is where to write the start script: "" for start-NAME.sh
+	// beside Dir, "-" for none.
+	Launcher string
+	// Runtime is the launcher's default runtime: launcher.Proot, Chroot,
+	// Ruri or Auto ("" = Auto).
+	Runtime string
+	// DNS servers for the rootfs's resolv.conf ("" = the host's).
+	DNS []string
 	// Progress, if set, is called with events as the pull goes on, possibly
 	// from the decompressor's goroutine: it must be safe for concurrent use.
 	Progress func(Event)
@@ -61,6 +72,8 @@ type Result struct {
 	Resumed  int  // layers an interrupted earlier run had applied
 	Stats    rootfs.Stats
 	Duration time.Duration
+	Launcher string          // the start script written, if any
+	Launch   launcher.Config // how the container starts
 }
 
 // ErrNotEmpty: the directory has content and no rootfs-pull state.
@@ -126,6 +139,9 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 		switch {
 		case state.Digest == im.Digest.String() && state.Status == rootfs.StatusReady:
 			res.UpToDate = true
+			if err := writeLauncher(res, im, o, state); err != nil {
+				return nil, err
+			}
 			res.Duration = time.Since(start)
 			return res, nil
 		case state.Digest != im.Digest.String() && !o.Force:
@@ -168,12 +184,46 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 		ev.Kind = EventLayerDone
 		emit(o.Progress, ev)
 	}
+	if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
+		return nil, err
+	}
 	state.Status = rootfs.StatusReady
 	if err := state.Save(o.Dir); err != nil {
 		return nil, err
 	}
+	// Only a finished rootfs gets a launcher.
+	if err := writeLauncher(res, im, o, state); err != nil {
+		return nil, err
+	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// writeLauncher writes (or replaces) the rootfs's start script and
+// records it in the state.
+func writeLauncher(res *Result, im *registry.Image, o Options, state *rootfs.State) error {
+	cfg, err := launcher.NewConfig(o.Dir, im.Config, runtime.GOARCH, o.Runtime)
+	if err != nil {
+		return fmt.Errorf("launcher: %w", err)
+	}
+	cfg.Image = im.Ref.Familiar()
+	cfg.Digest = im.Digest.String()
+	res.Launch = cfg
+	if o.Launcher == "-" {
+		return nil
+	}
+	res.Launcher = o.Launcher
+	if res.Launcher == "" {
+		res.Launcher = launcher.DefaultName(o.Dir)
+	}
+	if err := launcher.Write(res.Launcher, o.Dir, cfg); err != nil {
+		return err
+	}
+	if abs, err := filepath.Abs(res.Launcher); err == nil && (state.Launcher != abs || state.Runtime != cfg.Runtime) {
+		state.Launcher, state.Runtime = abs, cfg.Runtime
+		return state.Save(o.Dir)
+	}
+	return nil
 }
 
 func emit(f func(Event), e Event) {

@@ -37,6 +37,8 @@ type State struct {
 	ConfigDigest string      `json:"config_digest"`
 	Layers       []LayerInfo `json:"layers"`
 	Skipped      Stats       `json:"stats"`
+	Launcher     string      `json:"launcher,omitempty"` // the start script, absolute
+	Runtime      string      `json:"runtime,omitempty"`  // its default runtime
 	Created      time.Time   `json:"created"`
 	Updated      time.Time   `json:"updated"`
 }

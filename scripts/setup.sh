@@ -12,6 +12,7 @@ have skopeo || need="$need skopeo"
 have umoci || need="$need umoci"
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || need="$need busybox-static"
 have setpriv || need="$need util-linux"
+have qemu-aarch64-static || need="$need qemu-user-static"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" -ne 0 ]; then

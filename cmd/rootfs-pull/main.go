@@ -14,15 +14,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // version is stamped by the release build (-ldflags -X main.version=…).
@@ -55,7 +60,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}()
 	app := newApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, flagsFirst(args, valueFlags(app)))
+	err := app.RunContext(ctx, flagsFirst(app, args))
 	if err == nil {
 		return 0
 	}
@@ -78,9 +83,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // valueFlags lists the flag names (with dashes) that take a value.
-func valueFlags(app *cli.App) map[string]bool {
+func valueFlags(flags []cli.Flag) map[string]bool {
 	m := map[string]bool{}
-	for _, f := range app.Flags {
+	for _, f := range flags {
 		if _, isBool := f.(*cli.BoolFlag); isBool {
 			continue
 		}
@@ -93,16 +98,21 @@ func valueFlags(app *cli.App) map[string]bool {
 
 // flagsFirst lets flags follow the arguments, as people type them
 // ("rootfs-pull ubuntu ./ubuntu --json"): urfave/cli stops reading flags
-// at the first argument, so flags are moved before the arguments.
-func flagsFirst(args []string, takesValue map[string]bool) []string {
+// at the first argument, so flags are moved before the arguments (after
+// the subcommand's name, if any).
+func flagsFirst(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
 	out := []string{args[0]}
 	rest := args[1:]
-	if len(rest) > 0 && rest[0] == "pull" {
-		out, rest = append(out, "pull"), rest[1:]
+	flagSet := app.Flags
+	if len(rest) > 0 {
+		if cmd := app.Command(rest[0]); cmd != nil {
+			out, rest, flagSet = append(out, rest[0]), rest[1:], cmd.Flags
+		}
 	}
+	takesValue := valueFlags(flagSet)
 	var flags, positional []string
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
@@ -139,6 +149,9 @@ func pullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "registry user name (password from --password-stdin)"},
 		&cli.BoolFlag{Name: "password-stdin", Usage: "read the registry password from standard input"},
 		&cli.BoolFlag{Name: "force", Usage: "extract into a non-empty directory that is not a rootfs-pull rootfs"},
+		&cli.StringFlag{Name: "runtime", Value: "auto", Usage: "the launcher's runtime: proot, chroot, ruri or auto (root: chroot, or ruri if installed; others: proot)"},
+		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
+		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server for the rootfs's /etc/resolv.conf (default: the host's, else 1.1.1.1 and 8.8.8.8)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document on standard output"},
 	}
@@ -157,6 +170,20 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Action:       func(c *cli.Context) error { return pullAction(c, stdin, stdout, stderr) },
 		OnUsageError: onUsageError,
 	}
+	startCmd := &cli.Command{
+		Name:      "start-command",
+		Usage:     "print how to start the rootfs in DIR again",
+		ArgsUsage: "DIR",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "runtime", Usage: "show the command line of this runtime (default: the launcher's)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+		},
+		Description: `Examples:
+   rootfs-pull start-command ./ubuntu
+   rootfs-pull start-command --runtime chroot ./ubuntu`,
+		Action:       func(c *cli.Context) error { return startCommandAction(c, stdout) },
+		OnUsageError: onUsageError,
+	}
 	return &cli.App{
 		Name:      "rootfs-pull",
 		Usage:     "turn any Docker/OCI image into a ready-to-run root filesystem, without Docker",
@@ -169,7 +196,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted.`,
 		Flags:                pullFlags(),
-		Commands:             []*cli.Command{pullCmd},
+		Commands:             []*cli.Command{pullCmd, startCmd},
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -194,7 +221,18 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	if c.NArg() != 2 {
 		return usageError{fmt.Sprintf("want IMAGE and DIR, got %d argument(s)", c.NArg())}
 	}
-	opts := pull.Options{Image: c.Args().Get(0), Dir: c.Args().Get(1), Force: c.Bool("force")}
+	opts := pull.Options{Image: c.Args().Get(0), Dir: c.Args().Get(1), Force: c.Bool("force"),
+		Launcher: c.String("launcher"), DNS: c.StringSlice("dns")}
+	rt, err := launcher.ParseRuntime(c.String("runtime"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	opts.Runtime = rt
+	for _, d := range opts.DNS {
+		if net.ParseIP(d) == nil {
+			return usageError{fmt.Sprintf("--dns %q: want an IP address", d)}
+		}
+	}
 	if p := c.String("platform"); p != "" {
 		plat, err := registry.ParsePlatform(p)
 		if err != nil {
@@ -218,6 +256,9 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	} else if c.String("username") != "" {
 		return usageError{"--username needs --password-stdin (passwords on the command line leak into shell history)"}
 	}
+	if opts.Launcher == "" {
+		opts.Launcher = launcher.DefaultName(opts.Dir)
+	}
 	client, err := registry.NewClient(ropts)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
@@ -240,23 +281,79 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 
 // jsonResult is the documented --json output of a pull (see README).
 type jsonResult struct {
-	Image        string   `json:"image"`
-	Reference    string   `json:"reference"`
-	Digest       string   `json:"digest"`
-	IndexDigest  string   `json:"index_digest,omitempty"`
-	Platform     string   `json:"platform"`
-	Dir          string   `json:"dir"`
-	Layers       int      `json:"layers"`
-	Size         int64    `json:"size"`
-	UpToDate     bool     `json:"up_to_date"`
-	Resumed      int      `json:"resumed_layers"`
-	Seconds      float64  `json:"seconds"`
-	StartCommand []string `json:"start_command"`
-	Stats        any      `json:"stats"`
+	Image       string       `json:"image"`
+	Reference   string       `json:"reference"`
+	Digest      string       `json:"digest"`
+	IndexDigest string       `json:"index_digest,omitempty"`
+	Platform    string       `json:"platform"`
+	Dir         string       `json:"dir"`
+	Layers      int          `json:"layers"`
+	Size        int64        `json:"size"`
+	UpToDate    bool         `json:"up_to_date"`
+	Resumed     int          `json:"resumed_layers"`
+	Seconds     float64      `json:"seconds"`
+	Stats       rootfs.Stats `json:"stats"`
+	jsonStart
+}
+
+// jsonStart is how to start the rootfs, in pull and start-command output.
+type jsonStart struct {
+	Launcher       string   `json:"launcher,omitempty"`
+	StartCommand   []string `json:"start_command"`
+	DefaultCommand []string `json:"default_command"`
+	Runtime        string   `json:"runtime"`
+	RuntimeCommand []string `json:"runtime_command"`
+	Qemu           string   `json:"qemu,omitempty"`
 }
 
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+func startCommandAction(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() != 1 {
+		return usageError{fmt.Sprintf("want DIR, got %d argument(s)", c.NArg())}
+	}
+	dir := c.Args().First()
+	st, err := rootfs.LoadState(dir)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v: pull an image into it first", dir, err), exitFailure)
+	}
+	if st.Status != rootfs.StatusReady {
+		return cli.Exit(fmt.Sprintf("%s is incomplete (an interrupted pull?): run rootfs-pull %s %s again to finish it", dir, st.Image, dir), exitFailure)
+	}
+	raw, err := os.ReadFile(rootfs.ConfigPath(dir))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: the image config is missing (%v): pull again with --force", dir, err), exitFailure)
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(raw, &img); err != nil {
+		return cli.Exit(fmt.Sprintf("%s: the image config is damaged (%v): pull again with --force", dir, err), exitFailure)
+	}
+	rt := st.Runtime
+	if c.String("runtime") != "" {
+		if rt, err = launcher.ParseRuntime(c.String("runtime")); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	cfg, err := launcher.NewConfig(dir, img, runtime.GOARCH, rt)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	cfg.Image, cfg.Digest = st.Image, st.Digest
+	script := st.Launcher
+	if script != "" {
+		if _, err := os.Stat(script); err != nil {
+			script = ""
+		}
+	}
+	info := newStartInfo(dir, script, cfg)
+	if c.Bool("json") {
+		writeJSON(stdout, info)
+		return nil
+	}
+	info.print(stdout)
+	return nil
 }

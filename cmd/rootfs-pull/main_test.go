@@ -150,6 +150,22 @@ func TestPullHuman(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "is up to date") {
 		t.Errorf("re-run: exit %d, stdout %q", r.code, r.stdout)
 	}
+
+	// start-command prints the same start lines again; a custom launcher
+	// path is honoured and recorded.
+	script := filepath.Join(t.TempDir(), "go.sh")
+	if r := runCLI(t, "", image, dir, "--launcher", script, "--runtime", "proot"); r.code != 0 {
+		t.Fatalf("--launcher: exit %d: %s", r.code, r.stderr)
+	}
+	r = runCLI(t, "", "start-command", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, script) || !strings.Contains(r.stdout, "Without the launcher (proot):\n  env -i ") {
+		t.Errorf("start-command: exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+	r = runCLI(t, "", "start-command", "--runtime", "chroot", dir)
+	if !strings.Contains(r.stdout, "(chroot):\n  env -i PATH=") {
+		t.Errorf("start-command --runtime chroot:\n%s", r.stdout)
+	}
+	oneErrorLine(t, runCLI(t, "", "start-command", t.TempDir()), 1, "pull an image into it first")
 }
 
 func TestPullJSON(t *testing.T) {
@@ -178,7 +194,13 @@ func TestPullJSON(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, doc[k], v)
 		}
 	}
-	for _, k := range []string{"platform", "size", "seconds", "start_command", "stats", "resumed_layers"} {
+	if want := filepath.Join(filepath.Dir(dir), "start-small.sh"); doc["launcher"] != want {
+		t.Errorf("launcher = %v, want %s", doc["launcher"], want)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "start-small.sh")); err != nil {
+		t.Errorf("no launcher written: %v", err)
+	}
+	for _, k := range []string{"platform", "size", "seconds", "start_command", "default_command", "runtime", "runtime_command", "stats", "resumed_layers"} {
 		if _, ok := doc[k]; !ok {
 			t.Errorf("field %s missing: %s", k, r.stdout)
 		}
@@ -207,6 +229,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad platform", []string{"--platform", "linux/", "alpine", dir}, []string{"linux/"}},
 		{"username without password", []string{"-u", "me", "alpine", dir}, []string{"--password-stdin"}},
 		{"password without username", []string{"--password-stdin", "alpine", dir}, []string{"--username"}},
+		{"bad runtime", []string{"--runtime", "docker", "alpine", dir}, []string{"docker", "proot"}},
+		{"bad dns", []string{"--dns", "one.one", "alpine", dir}, []string{"one.one"}},
+		{"start-command without DIR", []string{"start-command"}, []string{"DIR"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

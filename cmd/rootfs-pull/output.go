@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
@@ -84,13 +86,13 @@ func (p *printer) failure(msg string) {
 
 func (p *printer) success(r *pull.Result) {
 	im := r.Image
-	start := rootfs.StartCommand(r.Dir, im.Config.Config, os.Geteuid() == 0)
+	info := newStartInfo(r.Dir, r.Launcher, r.Launch)
 	if p.json {
 		writeJSON(p.stdout, jsonResult{
 			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
 			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
 			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
-			Seconds: r.Duration.Seconds(), StartCommand: start, Stats: r.Stats,
+			Seconds: r.Duration.Seconds(), Stats: r.Stats, jsonStart: info,
 		})
 		return
 	}
@@ -107,7 +109,62 @@ func (p *printer) success(r *pull.Result) {
 			fmt.Fprintln(p.stdout, note)
 		}
 	}
-	fmt.Fprintf(p.stdout, "Start it with:\n  %s\n", rootfs.ShellQuote(start))
+	info.print(p.stdout)
+}
+
+// newStartInfo says how to start the rootfs in dir: through its launcher
+// script (if one was written), and with the raw runtime command line.
+func newStartInfo(dir, script string, cfg launcher.Config) jsonStart {
+	rt := launcher.Effective(cfg.Runtime, os.Geteuid() == 0)
+	info := jsonStart{
+		DefaultCommand: cfg.DefaultCommand(),
+		Runtime:        rt,
+		RuntimeCommand: launcher.Command(rt, dir, cfg, nil),
+	}
+	if cfg.QemuArch != "" {
+		info.Qemu, _ = launcher.FindQemu(cfg.QemuArch)
+	}
+	info.StartCommand = info.RuntimeCommand
+	if script != "" {
+		info.Launcher = displayPath(script)
+		info.StartCommand = []string{info.Launcher}
+	}
+	return info
+}
+
+// displayPath is p as a user types it: relative to the working directory
+// when under it, with ./ for a bare name.
+func displayPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(rel, "..") {
+				p = rel
+			}
+		}
+	}
+	if !filepath.IsAbs(p) && !strings.HasPrefix(p, "./") && !strings.HasPrefix(p, "../") {
+		p = "./" + p
+	}
+	return p
+}
+
+func (s jsonStart) print(w io.Writer) {
+	def := launcher.QuoteArgs(s.DefaultCommand)
+	if s.Launcher != "" {
+		l := launcher.QuoteArgs([]string{s.Launcher})
+		fmt.Fprintf(w, "Start it with:\n  %s\t\t# runs %s\n  %s ls -l /\t# or any command\n", l, def, l)
+		fmt.Fprintf(w, "Without the launcher (%s):\n  %s\n", s.Runtime, launcher.QuoteArgs(s.RuntimeCommand))
+	} else {
+		fmt.Fprintf(w, "Start it with (%s):\n  %s\n", s.Runtime, launcher.QuoteArgs(s.RuntimeCommand))
+	}
+	if s.Qemu != "" {
+		if filepath.IsAbs(s.Qemu) {
+			fmt.Fprintf(w, "It is for another architecture: it runs through %s.\n", s.Qemu)
+		} else {
+			fmt.Fprintf(w, "It is for another architecture: install %s first (Debian/Ubuntu: apt install qemu-user-static; Termux: pkg install qemu-user-%s).\n",
+				s.Qemu, strings.TrimSuffix(strings.TrimPrefix(s.Qemu, "qemu-"), "-static"))
+		}
+	}
 }
 
 // skippedNote says once what a non-root pull could not reproduce.

@@ -1,0 +1,100 @@
+package launcher
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func testConfig() Config {
+	return Config{
+		Image: "demo", Entrypoint: []string{"/bin/app"}, Cmd: []string{"serve", "--port=80"},
+		Env:        []string{"PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app"},
+		WorkingDir: "/srv", User: User{Name: "app", UID: 1000, GID: 1000, Groups: []int{27}, Home: "/home/app"},
+		Runtime: Auto,
+	}
+}
+
+// The raw command lines, exactly: what users who run the runtimes
+// themselves copy, and (for ruri, which CI cannot run) the proof of what
+// the launcher hands it.
+func TestCommand(t *testing.T) {
+	cfg := testConfig()
+	tests := []struct {
+		runtime string
+		args    []string
+		want    []string
+	}{
+		{Ruri, nil, []string{"ruri", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
+			"-E", "1000", "/r/fs", "/bin/app", "serve", "--port=80"}},
+		{Proot, []string{"sh"}, []string{"env", "-i", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
+			"proot", "-i", "1000:1000", "-r", "/r/fs", "-b", "/dev", "-b", "/proc", "-b", "/sys", "-b", "/dev/urandom:/dev/random",
+			"-b", "/proc/self/fd:/dev/fd", "-b", "/r/fs/tmp:/dev/shm", "-w", "/srv", "/bin/app", "sh"}},
+		{Chroot, []string{}, []string{"env", "-i", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
+			"chroot", "--userspec=1000:1000", "--groups=1000,27", "/r/fs", "/bin/sh", "-c", `cd "$0" && exec "$@"`, "/srv", "/bin/app"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.runtime, func(t *testing.T) {
+			if got := Command(tt.runtime, "/r/fs", cfg, tt.args); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// The launcher hands ruri the same line (ruri itself is not in Debian).
+func TestScriptRuriLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.Runtime = Ruri
+	script := dir + "/start-fs.sh"
+	if err := Write(script, dir+"/fs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	mkReady(t, dir+"/fs")
+	out, err := exec.Command("env", "-u", "TERM", "ROOTFS_DRY_RUN=1", script, "-e", "X=1 2", "ls", "-l").Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got := evalWords(t, string(out))
+	want := []string{"ruri", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
+		"-E", "1000", "-e", "X", "1 2", dir + "/fs", "/bin/app", "ls", "-l"}
+	if len(got) > 0 && strings.HasSuffix(got[0], "/ruri") {
+		got[0] = "ruri"
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// Quote and the script's own quoting survive any bytes a shell can hold.
+func TestQuoteRoundTrip(t *testing.T) {
+	args := []string{"", "plain", "two words", "it's", `"dq"`, "$HOME", "`cmd`", "a\nb", "trailing\n", "\\", "*", "-e", "\t"}
+	out, err := exec.Command("sh", "-c", `for a in `+QuoteArgs(args)+`; do printf '%s\0' "$a"; done`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00"); !slices.Equal(got, args) {
+		t.Errorf("got %q", got)
+	}
+}
+
+func evalWords(t *testing.T, line string) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", `eval "set -- $1"; for a; do printf '%s\0' "$a"; done`, "sh", line).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+}
+
+func mkReady(t *testing.T, dir string) {
+	t.Helper()
+	if out, err := exec.Command("mkdir", "-p", dir+"/.rootfs-pull").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if out, err := exec.Command("sh", "-c", `printf '{"status": "ready"}' > "$1/.rootfs-pull/state.json"`, "sh", dir).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+}

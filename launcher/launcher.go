@@ -1,0 +1,296 @@
+// Package launcher starts a rootfs the way `docker run` starts its image:
+// Entrypoint + Cmd, the image's Env, WorkingDir and User, under proot
+// (no root: Termux), chroot or ruri (root). It writes a standalone POSIX
+// sh script beside the rootfs (start-NAME.sh) and builds the raw runtime
+// command lines the pull prints.
+package launcher
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Runtimes a launcher can use. Auto picks chroot (ruri when installed) for
+// root and proot otherwise, when the container starts.
+const (
+	Proot  = "proot"
+	Chroot = "chroot"
+	Ruri   = "ruri"
+	Auto   = "auto"
+)
+
+// DefaultPath is Docker's PATH for an image that sets none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Config is what starting a container needs, from the image config and
+// the rootfs.
+type Config struct {
+	Image      string // the image's name, for messages
+	Digest     string
+	Platform   string // the image's os/arch[/variant]
+	Entrypoint []string
+	Cmd        []string
+	Env        []string // NAME=VALUE, the image's with PATH and HOME filled in
+	WorkingDir string   // absolute, "/" by default
+	User       User
+	Runtime    string // Proot, Chroot, Ruri or Auto
+	// QemuArch is qemu's name for the image's architecture ("aarch64")
+	// when it differs from the host's; empty when it runs natively.
+	QemuArch string
+}
+
+// NewConfig reads the image config img of the rootfs at dir into a Config.
+// host is the machine's architecture in OCI terms (runtime.GOARCH).
+func NewConfig(dir string, img ocispec.Image, hostArch, runtime string) (Config, error) {
+	c := img.Config
+	u, err := ResolveUser(dir, c.User)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{
+		Entrypoint: c.Entrypoint,
+		Cmd:        c.Cmd,
+		WorkingDir: c.WorkingDir,
+		User:       u,
+		Runtime:    runtime,
+	}
+	if cfg.WorkingDir == "" || !strings.HasPrefix(cfg.WorkingDir, "/") {
+		cfg.WorkingDir = "/" + strings.TrimPrefix(cfg.WorkingDir, "./")
+	}
+	if cfg.Runtime == "" {
+		cfg.Runtime = Auto
+	}
+	cfg.Env = guestEnv(c.Env, u)
+	cfg.Platform = img.OS + "/" + img.Architecture
+	if img.Variant != "" {
+		cfg.Platform += "/" + img.Variant
+	}
+	if img.Architecture != "" && img.Architecture != hostArch && !compatible(hostArch, img.Architecture) {
+		cfg.QemuArch = QemuArch(img.Architecture)
+	}
+	return cfg, nil
+}
+
+// guestEnv is the environment docker run gives a container: the image's
+// Env, PATH if the image sets none, HOME of the user if unset.
+func guestEnv(env []string, u User) []string {
+	out := slices.Clone(env)
+	has := func(name string) bool {
+		return slices.ContainsFunc(out, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+	}
+	if !has("PATH") {
+		out = append([]string{"PATH=" + DefaultPath}, out...)
+	}
+	if !has("HOME") {
+		out = append(out, "HOME="+u.Home)
+	}
+	return out
+}
+
+// compatible: the host runs the image's code natively.
+func compatible(host, image string) bool {
+	return host == "amd64" && image == "386" || host == "arm64" && image == "arm"
+}
+
+// QemuArch maps an OCI architecture to the suffix of qemu-user's binary
+// names (qemu-aarch64-static).
+func QemuArch(arch string) string {
+	switch arch {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	case "386":
+		return "i386"
+	case "mips64le":
+		return "mips64el"
+	case "mipsle":
+		return "mipsel"
+	case "loong64":
+		return "loongarch64"
+	}
+	return arch // arm, riscv64, ppc64le, s390x, mips64
+}
+
+// FindQemu finds qemu-user for arch (qemu-ARCH-static, then qemu-ARCH) in
+// PATH. Without one it returns the static name and false.
+func FindQemu(arch string) (string, bool) {
+	for _, name := range []string{"qemu-" + arch + "-static", "qemu-" + arch} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, true
+		}
+	}
+	return "qemu-" + arch + "-static", false
+}
+
+// DefaultName is the launcher's file name for a rootfs directory:
+// ./ubuntu → ./start-ubuntu.sh, beside it.
+func DefaultName(dir string) string {
+	clean := filepath.Clean(dir)
+	return filepath.Join(filepath.Dir(clean), "start-"+filepath.Base(clean)+".sh")
+}
+
+// rootfsVar stands for the rootfs directory in a command line: the script
+// writes "$rootfs", a printed command the absolute path.
+const rootfsVar = "\x00rootfs\x00"
+
+// argv builds the runtime's fixed command line for cfg, up to (not
+// including) the container's command. Both the script and Command use it,
+// so what is printed is what runs.
+func (cfg Config) argv(runtime string) []string {
+	u := cfg.User
+	switch runtime {
+	case Proot:
+		a := []string{"proot"}
+		if u.UID == 0 {
+			a = append(a, "-0")
+		} else {
+			a = append(a, "-i", fmt.Sprintf("%d:%d", u.UID, u.GID))
+		}
+		a = append(a, "-r", rootfsVar,
+			"-b", "/dev", "-b", "/proc", "-b", "/sys",
+			"-b", "/dev/urandom:/dev/random",
+			"-b", "/proc/self/fd:/dev/fd",
+			"-b", rootfsVar+"/tmp:/dev/shm",
+			"-w", cfg.WorkingDir)
+		return a
+	case Chroot:
+		a := []string{"chroot"}
+		if u.UID != 0 || u.GID != 0 {
+			groups := []string{strconv.Itoa(u.GID)}
+			for _, g := range u.Groups {
+				groups = append(groups, strconv.Itoa(g))
+			}
+			a = append(a, fmt.Sprintf("--userspec=%d:%d", u.UID, u.GID), "--groups="+strings.Join(groups, ","))
+		}
+		return append(a, rootfsVar)
+	case Ruri:
+		a := []string{"ruri", "-W", cfg.WorkingDir}
+		for _, kv := range cfg.Env {
+			name, value, _ := strings.Cut(kv, "=")
+			a = append(a, "-e", name, value)
+		}
+		if u.UID != 0 {
+			a = append(a, "-E", strconv.Itoa(u.UID))
+		}
+		return a // the rootfs goes last, after options added at run time
+	}
+	return nil
+}
+
+// Command is the raw runtime command line that starts the container in
+// dir with args (nil: the image's Entrypoint + Cmd), for users who run
+// proot, chroot or ruri themselves. The launcher script adds what depends
+// on the moment (TERM, QEMU, fake /proc files, mounts for chroot).
+func Command(runtime, dir string, cfg Config, args []string) []string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	var out []string
+	if runtime != Ruri { // ruri clears the environment itself
+		out = append([]string{"env", "-i"}, cfg.Env...)
+	}
+	for _, w := range cfg.argv(runtime) {
+		out = append(out, strings.ReplaceAll(w, rootfsVar, abs))
+	}
+	if cfg.QemuArch != "" {
+		q, _ := FindQemu(cfg.QemuArch)
+		switch runtime {
+		case Proot:
+			out = append(out, "-q", q)
+		case Ruri:
+			out = append(out, "-a", cfg.QemuArch, "-q", q)
+		}
+	}
+	if runtime == Ruri {
+		out = append(out, abs)
+	}
+	cmd := cfg.command(args)
+	if runtime == Chroot && cfg.WorkingDir != "/" {
+		cmd = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, cfg.WorkingDir}, cmd...)
+	}
+	return append(out, cmd...)
+}
+
+// command is what runs in the container: Entrypoint + args, or Entrypoint
+// + Cmd, or /bin/sh when the image names nothing.
+func (cfg Config) command(args []string) []string {
+	if args == nil {
+		args = cfg.Cmd
+	}
+	c := append(slices.Clone(cfg.Entrypoint), args...)
+	if len(c) == 0 {
+		return []string{"/bin/sh"}
+	}
+	return c
+}
+
+// HasCommand reports whether the image names a command.
+func (cfg Config) HasCommand() bool { return len(cfg.Entrypoint)+len(cfg.Cmd) > 0 }
+
+// DefaultCommand is what docker run IMAGE runs: Entrypoint + Cmd, or
+// /bin/sh when the image names neither.
+func (cfg Config) DefaultCommand() []string { return cfg.command(nil) }
+
+// Effective is the runtime a launcher picks now: runtime unless Auto;
+// for Auto, ruri (when installed) or chroot for root, proot otherwise.
+func Effective(runtime string, asRoot bool) string {
+	if runtime != Auto && runtime != "" {
+		return runtime
+	}
+	if !asRoot {
+		return Proot
+	}
+	if _, err := exec.LookPath("ruri"); err == nil {
+		return Ruri
+	}
+	return Chroot
+}
+
+// ParseRuntime checks a --runtime value.
+func ParseRuntime(s string) (string, error) {
+	switch s {
+	case "", Auto:
+		return Auto, nil
+	case Proot, Chroot, Ruri:
+		return s, nil
+	}
+	return "", fmt.Errorf("runtime %q: want proot, chroot, ruri or auto", s)
+}
+
+// Write writes the launcher script for the rootfs dir to path (mode 0755,
+// atomically: a running launcher is never half rewritten).
+func Write(path, dir string, cfg Config) error {
+	script, err := Script(path, dir, cfg)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write launcher: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(script); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write launcher: %w", err)
+	}
+	if err := tmp.Chmod(0755); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write launcher: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write launcher: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write launcher: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// PublicDNS is used when the host has no /etc/resolv.conf to copy (Android).
+var PublicDNS = []string{"1.1.1.1", "8.8.8.8"}
+
+// dnsMarker starts a resolv.conf this tool wrote, so a later run may
+// rewrite it; a file the image ships is never touched.
+const dnsMarker = "# written by rootfs-pull"
+
+// PrepareOptions tune Prepare.
+type PrepareOptions struct {
+	// DNS servers for the container's /etc/resolv.conf; empty: the host's,
+	// else PublicDNS.
+	DNS []string
+	// HostResolvConf is the host's resolver file ("" = /etc/resolv.conf).
+	HostResolvConf string
+}
+
+// Prepare readies the rootfs at dir for running, as docker run does at
+// start: an /etc/resolv.conf and /etc/hosts when the image has none (or an
+// empty one, or a symlink into a /run that does not exist), mount points
+// for /proc, /sys, /dev and /tmp, and stand-ins for the /proc files
+// Android hides from apps. Every path is opened through an os.Root: a
+// hostile image cannot turn these writes outside the rootfs.
+func Prepare(dir string, o PrepareOptions) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", dir, err)
+	}
+	defer root.Close()
+	for _, d := range []string{"etc", "proc", "sys", "dev", "tmp"} {
+		if err := root.Mkdir(d, 0755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("prepare %s: %w", dir, err)
+		}
+	}
+	if fi, err := root.Lstat("tmp"); err == nil && fi.IsDir() && fi.Mode().Perm() == 0755 && fi.Mode()&fs.ModeSticky == 0 {
+		// Made above, or as dull as that: /tmp is world-writable and sticky.
+		root.Chmod("tmp", 0777|fs.ModeSticky)
+	}
+	resolv, err := resolvConf(o)
+	if err != nil {
+		return err
+	}
+	if err := writeUnlessShipped(root, "etc/resolv.conf", resolv, dnsMarker); err != nil {
+		return fmt.Errorf("prepare %s: %w", dir, err)
+	}
+	hosts := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if err := writeUnlessShipped(root, "etc/hosts", hosts, ""); err != nil {
+		return fmt.Errorf("prepare %s: %w", dir, err)
+	}
+	return writeFakeProc(filepath.Join(dir, ".rootfs-pull", "proc"))
+}
+
+// resolvConf is the container's resolver file: the given servers, else
+// the host's nameserver/search/options lines, else public resolvers.
+func resolvConf(o PrepareOptions) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(dnsMarker + "; edit freely, or replace this line to keep it as it is\n")
+	servers := o.DNS
+	if len(servers) == 0 {
+		name := o.HostResolvConf
+		if name == "" {
+			name = "/etc/resolv.conf"
+		}
+		if f, err := os.Open(name); err == nil {
+			sc := bufio.NewScanner(f)
+			n := 0
+			var lines []string
+			for sc.Scan() {
+				fields := strings.Fields(sc.Text())
+				if len(fields) < 2 {
+					continue
+				}
+				switch fields[0] {
+				case "nameserver":
+					n++
+					lines = append(lines, strings.Join(fields[:2], " "))
+				case "search", "domain", "options":
+					lines = append(lines, strings.Join(fields, " "))
+				}
+			}
+			f.Close()
+			if n > 0 {
+				for _, l := range lines {
+					b.WriteString(l + "\n")
+				}
+				return b.Bytes(), nil
+			}
+		}
+		servers = PublicDNS
+	}
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	return b.Bytes(), nil
+}
+
+// writeUnlessShipped writes name unless the image ships it as a non-empty
+// regular file (other than one this tool wrote, starting with marker). A
+// symlink in its place (to a /run that is empty in an image) is replaced.
+func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) error {
+	fi, err := root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case fi.Mode().IsRegular() && fi.Size() > 0:
+		if marker == "" {
+			return nil
+		}
+		old, err := root.ReadFile(name)
+		if err != nil || !bytes.HasPrefix(old, []byte(marker)) {
+			return nil
+		}
+		if err := root.Remove(name); err != nil {
+			return err
+		}
+	case fi.Mode().IsRegular(), fi.Mode()&fs.ModeSymlink != 0:
+		if err := root.Remove(name); err != nil {
+			return err
+		}
+	default:
+		return nil // a directory or device: the image's business
+	}
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// fakeProc holds stand-ins for /proc files Android (≥ 8) hides from apps,
+// which tools like top, free, uptime and ps read. Values are plausible for
+// an idle 8-core phone, as proot-distro's are.
+var fakeProc = map[string]string{
+	"loadavg": "0.12 0.07 0.02 2/165 765\n",
+	"uptime":  "7236.18 54126.66\n",
+	"version": "Linux version 6.1.0-rootfs-pull (rootfs-pull@localhost) (gcc) #1 SMP PREEMPT Thu Jan 1 00:00:00 UTC 2026\n",
+	"stat": "cpu  1957 0 2877 93280 262 342 254 87 0 0\n" +
+		"cpu0 31 0 226 12027 82 10 4 9 0 0\n" +
+		"intr 63361 0 0 0 0 0 0 0 0 0\nctxt 38014093\nbtime 1694292441\nprocesses 26442\nprocs_running 1\nprocs_blocked 0\nsoftirq 75663 0 5903 6 25375 10774 0 243 11685 0 21677\n",
+	"vmstat": "nr_free_pages 1743136\nnr_zone_inactive_anon 179281\nnr_zone_active_anon 7183\nnr_zone_inactive_file 22858\n" +
+		"nr_zone_active_file 51328\nnr_mlock 0\nnr_dirty 56\nnr_writeback 0\npgpgin 890508\npgpgout 1235404\npswpin 0\npswpout 0\n",
+}
+
+func writeFakeProc(dir string) error {
+	if err := os.MkdirAll(dir, 0755); err != nil {
+		return fmt.Errorf("fake /proc files: %w", err)
+	}
+	for name, content := range fakeProc {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0644); err != nil {
+			return fmt.Errorf("fake /proc files: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,316 @@
+package launcher
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// Script returns the launcher for the rootfs dir, to be written at path.
+// The rootfs is found relative to the script's own location when both
+// share a parent, so the pair can be moved together.
+func Script(path, dir string, cfg Config) ([]byte, error) {
+	absPath, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	rootfsExpr := Quote(absDir)
+	if rel, err := filepath.Rel(filepath.Dir(absPath), absDir); err == nil && !strings.HasPrefix(rel, "..") {
+		rootfsExpr = `"$here"/` + Quote(rel)
+	}
+	data := map[string]any{
+		"Name":       filepath.Base(path),
+		"Cfg":        cfg,
+		"Rootfs":     rootfsExpr,
+		"Entrypoint": Quote(QuoteArgs(cfg.Entrypoint)),
+		"Cmd":        Quote(QuoteArgs(cfg.Cmd)),
+		"Env":        cfg.Env,
+		"Proot":      cfg.argv(Proot),
+		"Chroot":     cfg.argv(Chroot),
+		"Ruri":       cfg.argv(Ruri),
+	}
+	var buf bytes.Buffer
+	if err := scriptTemplate.Execute(&buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// shWords turns argv into `q WORD` lines, with rootfsVar as "$rootfs".
+func shWords(argv []string) string {
+	var b strings.Builder
+	for _, w := range argv {
+		parts := strings.Split(w, rootfsVar)
+		for i, p := range parts {
+			parts[i] = Quote(p)
+			if p == "" {
+				parts[i] = ""
+			}
+		}
+		fmt.Fprintf(&b, "\tq %s\n", strings.Join(parts, `"$rootfs"`))
+	}
+	return b.String()
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// QuoteArgs joins args into one line a POSIX shell reads back as args.
+func QuoteArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = Quote(a)
+	}
+	return strings.Join(out, " ")
+}
+
+var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncMap{
+	"q": Quote, "words": shWords, "rest": func(a []string) []string { return a[1:] },
+}).Parse(`#!/bin/sh
+# {{.Name}}: start {{.Cfg.Image}} ({{.Cfg.Platform}}) the way docker run would.
+#
+# Usage: {{.Name}} [-e NAME=VALUE]... [--entrypoint PROG] [--bind-storage] [--] [COMMAND [ARG]...]
+#   COMMAND [ARG]...    replaces the image's Cmd, as docker run does
+#   -e NAME=VALUE       adds or overrides an environment variable
+#   --entrypoint PROG   replaces the image's Entrypoint (and drops its Cmd)
+#   --bind-storage      shows Android's shared storage (/sdcard) inside
+# Environment:
+#   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{.Cfg.Runtime}};
+#                       auto: chroot, or ruri if installed, for root; proot otherwise)
+#   ROOTFS_BIND_STORAGE=1                   as --bind-storage
+#   ROOTFS_DRY_RUN=1                        print the command instead of running it
+#
+# Written by rootfs-pull for {{.Cfg.Image}}@{{.Cfg.Digest}}; it finds the
+# rootfs beside itself (move the two together) and needs nothing but sh and
+# the runtime. rootfs-pull replaces it when it updates the rootfs.
+set -eu
+me=${0##*/}
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P)
+rootfs={{.Rootfs}}
+
+# From the image's config.
+entrypoint={{.Entrypoint}}
+cmd={{.Cmd}}
+workdir={{q .Cfg.WorkingDir}}
+qemu_arch={{q .Cfg.QemuArch}}
+platform={{q .Cfg.Platform}}
+
+die() {
+	printf '%s: %s\n' "$me" "$*" >&2
+	exit 1
+}
+
+# q appends its argument to $words, quoted so that eval reads it back as
+# one word, whatever it holds (spaces, quotes, $, newlines).
+q() {
+	_in=$1 _out=
+	while :; do
+		case $_in in
+		*\'*)
+			_out=$_out${_in%%\'*}"'\\''"
+			_in=${_in#*\'}
+			;;
+		*)
+			_out=$_out$_in
+			break
+			;;
+		esac
+	done
+	words="$words '$_out'"
+}
+
+extra_env= storage=${ROOTFS_BIND_STORAGE:-}
+while [ $# -gt 0 ]; do
+	case $1 in
+	-e | --env)
+		[ $# -ge 2 ] || die "$1 needs NAME=VALUE"
+		case $2 in
+		[A-Za-z_]*=*) ;;
+		*) die "$1 $2: want NAME=VALUE" ;;
+		esac
+		words=$extra_env
+		q "$2"
+		extra_env=$words
+		shift 2
+		;;
+	--entrypoint)
+		[ $# -ge 2 ] || die "$1 needs a program"
+		words=
+		q "$2"
+		entrypoint=$words cmd=
+		shift 2
+		;;
+	--bind-storage)
+		storage=1
+		shift
+		;;
+	-h | --help)
+		sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
+		exit 0
+		;;
+	--)
+		shift
+		break
+		;;
+	-*) die "unknown option $1 (put a command that starts with - after --)" ;;
+	*) break ;;
+	esac
+done
+
+# The container's command: Entrypoint + arguments, or Entrypoint + Cmd.
+if [ $# -gt 0 ]; then
+	words=$entrypoint
+	for a; do q "$a"; done
+	command=$words
+elif [ -n "$entrypoint$cmd" ]; then
+	command="$entrypoint $cmd"
+else
+	echo "$me: the image names no command: starting /bin/sh" >&2
+	command=/bin/sh
+fi
+
+[ -d "$rootfs" ] || die "no rootfs at $rootfs (move it together with this script)"
+grep -Eq '"status": *"ready"' "$rootfs/.rootfs-pull/state.json" 2>/dev/null ||
+	die "$rootfs is incomplete (an interrupted pull?): run rootfs-pull again to finish it"
+
+# The container's environment: nothing from the host but TERM.
+words=
+[ -n "${TERM:-}" ] && q "TERM=$TERM"
+{{- range .Env}}
+q {{q .}}
+{{- end}}
+env_words="$words$extra_env"
+
+runtime=${ROOTFS_RUNTIME:-{{.Cfg.Runtime}}}
+if [ "$runtime" = auto ]; then
+	if [ "$(id -u)" = 0 ]; then
+		if command -v ruri >/dev/null 2>&1; then runtime=ruri; else runtime=chroot; fi
+	else
+		runtime=proot
+	fi
+fi
+
+qemu=
+if [ -n "$qemu_arch" ]; then
+	for c in "qemu-$qemu_arch-static" "qemu-$qemu_arch"; do
+		qemu=$(command -v "$c" 2>/dev/null) && break
+		qemu=
+	done
+	[ -n "$qemu" ] || [ "$runtime" = chroot ] ||
+		die "this $platform rootfs needs qemu-$qemu_arch to run here: install qemu-user-static (Debian, Ubuntu) or qemu-user-$qemu_arch (Termux: pkg install qemu-user-$qemu_arch)"
+fi
+
+# dry prints name for a dry run (ROOTFS_DRY_RUN) when it is not installed.
+dry() {
+	[ -n "${ROOTFS_DRY_RUN:-}" ] && echo "$1"
+}
+
+run() {
+	if [ -n "${ROOTFS_DRY_RUN:-}" ]; then
+		printf '%s\n' "$words"
+		exit 0
+	fi
+	eval "set -- $words"
+	exec "$@"
+}
+
+case $runtime in
+proot)
+	proot=$(command -v proot) || proot=$(dry proot) || die "proot is not installed: pkg install proot (Termux) or apt install proot"
+	words=
+	q env
+	q -i
+	# proot's own settings (Termux's loader and temporary directory).
+	for v in PROOT_TMP_DIR PROOT_LOADER PROOT_LOADER_32 PROOT_NO_SECCOMP LD_LIBRARY_PATH; do
+		eval "[ -n \"\${$v:-}\" ] && q \"$v=\${$v}\"" || :
+	done
+	[ -n "${PROOT_TMP_DIR:-}" ] || [ -z "${TMPDIR:-}" ] || q "PROOT_TMP_DIR=$TMPDIR"
+	words="$words $env_words"
+	q "$proot"
+{{words (rest .Proot)}}	help=$("$proot" --help 2>&1 || :)
+	case $help in *--link2symlink*) q --link2symlink ;; esac
+	case $help in *--kill-on-exit*) q --kill-on-exit ;; esac
+	case $help in *--sysvipc*) q --sysvipc ;; esac
+	# Android >= 8 hides these from apps: show the rootfs's stand-ins.
+	for f in loadavg stat uptime version vmstat; do
+		if ! cat "/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$f" ]; then
+			q -b
+			q "$rootfs/.rootfs-pull/proc/$f:/proc/$f"
+		fi
+	done
+	if [ -n "$storage" ]; then
+		for d in /sdcard /storage; do
+			[ -d "$d" ] && q -b && q "$d"
+		done
+	fi
+	[ -z "$qemu" ] || { q -q; q "$qemu"; }
+	words="$words $command"
+	run
+	;;
+chroot)
+	[ "$(id -u)" = 0 ] || die "chroot needs root: run this with su or tsu, or use ROOTFS_RUNTIME=proot"
+	if [ -n "$qemu_arch" ] && [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ]; then
+		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
+	fi
+	chroot=$(command -v chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
+	sh=$(command -v sh)
+	command -v unshare >/dev/null 2>&1 || dry unshare >/dev/null || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
+	# /proc, /sys, /dev, /dev/pts and /dev/shm are mounted in a private
+	# mount namespace: they vanish when the container ends, however it
+	# ends, and two shells on one rootfs never unmount each other's.
+	for d in proc sys dev; do
+		[ -d "$rootfs/$d" ] && [ ! -L "$rootfs/$d" ] || die "$rootfs/$d is not a directory: refusing to mount over it"
+	done
+	words=
+	q unshare
+	q -m
+	q "$sh"
+	q -c
+	q 'set -e
+		mount --make-rprivate / 2>/dev/null || mount -o rprivate /
+		r=$1
+		shift
+		mount -t proc proc "$r/proc"
+		mount -o rbind /sys "$r/sys"
+		mount -o rbind /dev "$r/dev"
+		[ -e "$r/dev/pts/ptmx" ] || mount -t devpts devpts "$r/dev/pts" 2>/dev/null || :
+		[ -d "$r/dev/shm" ] && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm" || :
+		exec "$@"'
+	q "$me"
+	q "$rootfs"
+	q env
+	q -i
+	words="$words $env_words"
+	q "$chroot"
+{{words (rest .Chroot)}}	[ "$workdir" = / ] || { q /bin/sh; q -c; q 'cd "$0" && exec "$@"'; q "$workdir"; }
+	words="$words $command"
+	run
+	;;
+ruri)
+	ruri=$(command -v ruri) || ruri=$(dry ruri) || die "ruri is not installed: see https://github.com/RuriOSS/ruri"
+	words=
+	q "$ruri"
+{{words (rest .Ruri)}}	[ -n "${TERM:-}" ] && { q -e; q TERM; q "$TERM"; }
+	eval "set -- $extra_env"
+	for kv; do q -e; q "${kv%%=*}"; q "${kv#*=}"; done
+	if [ -n "$storage" ] && [ -d /sdcard ]; then q -m; q /sdcard; q /sdcard; fi
+	[ -z "$qemu" ] || { q -a; q "$qemu_arch"; q -q; q "$qemu"; }
+	q "$rootfs"
+	words="$words $command"
+	echo "$me: ruri leaves its mounts in place: unmount with  ruri -U $rootfs" >&2
+	run
+	;;
+*) die "ROOTFS_RUNTIME=$runtime: want proot, chroot, ruri or auto" ;;
+esac
+`))
