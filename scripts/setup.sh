@@ -1,14 +1,13 @@
 #!/bin/sh
 # setup.sh installs what the tests, the demo and the benchmarks need on a
 # fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
-# against (proot, skopeo, umoci, busybox) and the Go modules. It does
+# against (proot, umoci, busybox, qemu-user) and the Go modules. It does
 # nothing for what is already there, so running it twice is cheap.
 set -eu
 
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 have proot || need="$need proot"
-have skopeo || need="$need skopeo"
 have umoci || need="$need umoci"
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || need="$need busybox-static"
 have setpriv || need="$need util-linux"
