@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/rootfs-pull/rootfs-pull/registry"
@@ -19,17 +21,28 @@ func Explain(err error, o Options) string {
 		pe   *registry.PlatformError
 		ve   *registry.VerifyError
 		oe   *OtherImageError
+		ue   *UpdateError
 		he   *registry.HTTPError
 		dnse *net.DNSError
 		cert *x509.UnknownAuthorityError
 		host x509.HostnameError
 		ope  *net.OpError
+		ue2  *url.Error
 	)
+	var uf *UpdateFailedError
+	if errors.As(err, &uf) && errors.Is(err, context.Canceled) {
+		return fmt.Sprintf("interrupted: the update stopped before the swap, so %s is as it was; run the same command again to resume the update", o.Dir)
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return fmt.Sprintf("interrupted: %s is left incomplete (not ready); run the same command again to resume", o.Dir)
 	case errors.Is(err, ErrNotEmpty):
 		return fmt.Sprintf("%s is not empty and is not a rootfs made by rootfs-pull: choose a new directory, or add --force to extract into it anyway", o.Dir)
+	case errors.As(err, &ue):
+		if !ue.Ready {
+			return fmt.Sprintf("%s holds an unfinished pull of %s at an older digest (%s); the registry now has %s: add --update to pull the new one beside it and swap it in", ue.Dir, ue.Image, short(ue.Have), short(ue.Want))
+		}
+		return fmt.Sprintf("%s holds %s at %s; the registry now has %s: add --update to replace it (the old rootfs stays until the new one is complete)", ue.Dir, ue.Image, short(ue.Have), short(ue.Want))
 	case errors.As(err, &oe):
 		return fmt.Sprintf("%s already holds %s: pull %s into another directory, or remove this one first", oe.Dir, oe.Have, o.Image)
 	case errors.Is(err, rootfs.ErrLocked):
@@ -40,6 +53,12 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("%s: %v: the registry or a proxy sent corrupt data; run the same command again to retry", o.Image, err)
 	case errors.As(err, &he) && errors.Is(err, registry.ErrUnauthorized) && he.Username != "":
 		return fmt.Sprintf("login as %q refused for %s: check the user name and password (or token), and that this user may pull it (%v)", he.Username, o.Image, err)
+	case errors.As(err, &he) && he.StatusCode == http.StatusTooManyRequests:
+		return fmt.Sprintf("rate limited by the registry for %s (429 Too Many Requests, retried): log in (--username, or docker login) or use a mirror (--mirror)", o.Image)
+	case errors.Is(err, registry.ErrStalled):
+		return fmt.Sprintf("the download of %s stalled and did not recover after several tries: check your network, then run the same command again to resume", o.Image)
+	case errors.As(err, &he) && he.StatusCode >= 500:
+		return fmt.Sprintf("the registry keeps failing for %s (%d %s, retried): try again later, or use a mirror (--mirror)", o.Image, he.StatusCode, http.StatusText(he.StatusCode))
 	case errors.Is(err, registry.ErrUnauthorized):
 		return fmt.Sprintf("pull access denied for %s: the repository does not exist or needs credentials: log in with --username NAME --password-stdin, or with docker login (%v)", o.Image, err)
 	case errors.As(err, &he) && errors.Is(err, registry.ErrNotFound):
@@ -50,10 +69,17 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("%s: the registry speaks plain HTTP: add --insecure to allow it", o.Image)
 	case errors.As(err, &dnse):
 		return fmt.Sprintf("cannot resolve registry host %q: check the name and your network (%v)", dnse.Name, err)
-	case errors.As(err, &ope):
+	case errors.As(err, &ope), errors.As(err, &ue2):
 		return fmt.Sprintf("cannot reach the registry for %s: %v: check your network or proxy settings (HTTPS_PROXY, NO_PROXY)", o.Image, err)
 	}
 	return err.Error()
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
 }
 
 func platformList(ps []registry.Platform) string {

@@ -39,6 +39,10 @@ type Options struct {
 	Runtime string
 	// DNS servers for the rootfs's resolv.conf ("" = the host's).
 	DNS []string
+	// Update replaces a rootfs of the same image at another digest (a tag
+	// that moved): the new one is pulled beside it and swapped in only when
+	// complete.
+	Update bool
 	// Progress, if set, is called with events as the pull goes on, possibly
 	// from the decompressor's goroutine: it must be safe for concurrent use.
 	Progress func(Event)
@@ -76,6 +80,18 @@ type Result struct {
 	Launch   launcher.Config // how the container starts
 }
 
+// UpdateError: the directory holds the same image at another digest, and
+// Options.Update was not given.
+type UpdateError struct {
+	Dir, Image string
+	Have, Want string // digests
+	Ready      bool   // the rootfs there is complete
+}
+
+func (e *UpdateError) Error() string {
+	return fmt.Sprintf("%s holds %s at %s; the registry now has %s", e.Dir, e.Image, e.Have, e.Want)
+}
+
 // ErrNotEmpty: the directory has content and no rootfs-pull state.
 var ErrNotEmpty = errors.New("directory is not empty and is not a rootfs made by rootfs-pull")
 
@@ -109,6 +125,12 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 	if err != nil {
 		return nil, err
 	}
+	return pullResolved(ctx, c, o, im, start)
+}
+
+// pullResolved pulls the resolved image im into o.Dir.
+func pullResolved(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (_ *Result, err error) {
+	ref := im.Ref
 	created, err := makeDir(o.Dir)
 	if err != nil {
 		return nil, err
@@ -144,6 +166,11 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 			}
 			res.Duration = time.Since(start)
 			return res, nil
+		case state.Digest != im.Digest.String() && state.Reference == im.Ref.String() && !o.Force:
+			if !o.Update {
+				return nil, &UpdateError{Dir: o.Dir, Image: ref.Familiar(), Have: state.Digest, Want: im.Digest.String(), Ready: state.Status == rootfs.StatusReady}
+			}
+			return update(ctx, c, o, im, start)
 		case state.Digest != im.Digest.String() && !o.Force:
 			return nil, &OtherImageError{Dir: o.Dir, Have: state.Reference + "@" + state.Digest, Want: named}
 		case state.Digest != im.Digest.String():
@@ -170,6 +197,12 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 		emit(o.Progress, ev)
 		applied = true // from here on, a re-run resumes: keep the directory
 		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		var ve *registry.VerifyError
+		if errors.As(err, &ve) && ve.Cached {
+			// The cache held a damaged copy (now dropped): apply the layer
+			// again from the registry.
+			st, err = applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		}
 		state.Skipped.Add(st)
 		res.Stats.Add(st)
 		if err != nil {

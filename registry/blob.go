@@ -16,32 +16,98 @@ import (
 // Blob opens the blob desc of ref's repository. Reading it to the end
 // verifies every byte: the last Read returns a *VerifyError instead of
 // io.EOF when the size or digest is wrong. A layer with urls (a foreign
-// layer) is fetched from those URLs when the registry lacks it.
+// layer) is fetched from those URLs when the registry lacks it. A transfer
+// cut midway, or stalled, continues from the byte it reached with a Range
+// request (or, if the server ignores Range, a fresh one whose first bytes
+// are skipped): the reader sees one unbroken stream.
 func (c *Client) Blob(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("blob digest %q: %w", desc.Digest, err)
+		return nil, fmt.Errorf("blob %q: %w", desc.Digest, err)
 	}
+	bc := c.opts.Cache
+	if bc != nil {
+		if f, ok := bc.Get(desc); ok {
+			return &cachedBlob{Verifier: NewVerifier(f, desc), cache: bc, digest: desc.Digest}, nil
+		}
+	}
+	var errs []error
+	for _, src := range c.sources(ref) {
+		r, err := c.blobFrom(ctx, src, desc)
+		if err == nil {
+			if bc != nil {
+				return bc.Tee(desc, r), nil
+			}
+			return r, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		errs = append(errs, err)
+	}
+	return nil, sourceError(errs)
+}
+
+func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	base, err := c.baseURL(ctx, ref.Host())
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("%s/v2/%s/blobs/%s", base, ref.Path, desc.Digest), nil)
-	if err != nil && errors.Is(err, ErrNotFound) && len(desc.URLs) > 0 {
-		resp, err = c.foreign(ctx, desc)
+	url := fmt.Sprintf("%s/v2/%s/blobs/%s", base, ref.Path, desc.Digest)
+	foreign := false
+	rb := &resumable{ctx: ctx, size: desc.Size, stall: c.stall, policy: c.retry, resumes: &c.resumes, notify: c.opts.OnRetry}
+	rb.open = func(ctx context.Context, off int64) (*http.Response, error) {
+		var h http.Header
+		if off > 0 {
+			h = http.Header{"Range": {fmt.Sprintf("bytes=%d-", off)}}
+		}
+		if foreign {
+			return c.foreign(ctx, desc, h)
+		}
+		resp, err := c.do(ctx, http.MethodGet, url, h)
+		if err != nil && errors.Is(err, ErrNotFound) && len(desc.URLs) > 0 {
+			foreign = true
+			return c.foreign(ctx, desc, h)
+		}
+		return resp, err
 	}
-	if err != nil {
+	if err := rb.start(); err != nil {
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 	}
-	if resp.ContentLength >= 0 && desc.Size >= 0 && resp.ContentLength != desc.Size {
-		resp.Body.Close()
-		return nil, &VerifyError{What: "blob", Expected: desc.Digest, Size: desc.Size, Got: resp.ContentLength}
+	return NewVerifier(rb, desc), nil
+}
+
+// BlobCache keeps verified blobs (package cache implements it).
+type BlobCache interface {
+	// Get opens a cached blob; the client verifies what is read.
+	Get(desc ocispec.Descriptor) (io.ReadCloser, bool)
+	// Tee copies a blob as it is read, keeping the copy only when the read
+	// ends with io.EOF (verified).
+	Tee(desc ocispec.Descriptor, r io.ReadCloser) io.ReadCloser
+	// Remove drops a damaged entry.
+	Remove(d digest.Digest) error
+}
+
+// cachedBlob reads a blob from the cache, verified; a bad copy is dropped
+// and reported as a VerifyError with Cached set.
+type cachedBlob struct {
+	*Verifier
+	cache  BlobCache
+	digest digest.Digest
+}
+
+func (b *cachedBlob) Read(p []byte) (int, error) {
+	n, err := b.Verifier.Read(p)
+	var ve *VerifyError
+	if errors.As(err, &ve) && !ve.Cached {
+		ve.Cached = true
+		b.cache.Remove(b.digest)
 	}
-	return NewVerifier(resp.Body, desc), nil
+	return n, err
 }
 
 // foreign fetches a foreign layer from the first of its URLs that answers.
 // Only http and https URLs are tried, without registry credentials.
-func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor) (*http.Response, error) {
+func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor, header http.Header) (*http.Response, error) {
 	var errs []error
 	for _, u := range desc.URLs {
 		pu, err := url.Parse(u)
@@ -54,7 +120,10 @@ func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor) (*http.Re
 			errs = append(errs, err)
 			continue
 		}
-		resp, err := c.plain.Do(req)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := c.once.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -62,7 +131,7 @@ func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor) (*http.Re
 			errs = append(errs, err)
 			continue
 		}
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
 			errs = append(errs, newHTTPError(resp))
 			resp.Body.Close()
 			continue

@@ -3,14 +3,17 @@ package registry
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -31,25 +34,75 @@ type Options struct {
 	UserAgent string
 	// Transport overrides the HTTP transport (tests inject faults with it).
 	Transport http.RoundTripper
+	// CAFile adds the PEM certificates in it to the system's roots.
+	CAFile string
+	// Mirrors maps a registry domain ("docker.io") to mirrors tried in
+	// order before it, each "host[:port][/path/prefix]". See ParseMirror.
+	Mirrors map[string][]string
+	// Retry bounds retries; the zero value means DefaultRetry.
+	Retry RetryPolicy
+	// StallTimeout is how long a transfer may go without a byte before it
+	// is cut and resumed (default 60s).
+	StallTimeout time.Duration
+	// OnRetry, if set, hears about every retry and resume (for progress).
+	OnRetry func(RetryEvent)
+	// Cache, if set, serves blobs it holds and keeps those downloaded.
+	Cache BlobCache
 }
 
 // Client fetches manifests and blobs. It is safe for concurrent use.
 type Client struct {
 	opts    Options
 	auth    *auth.Client // registry requests: challenges, tokens, Basic
-	plain   *http.Client // foreign-layer URLs: no registry credentials
+	once    *http.Client // no retries: the scheme probe, foreign URLs (the next URL is the retry)
 	mu      sync.Mutex
 	schemes map[string]string // host → "https" or "http"
 	users   sync.Map          // host → user name last sent to it
+	served  sync.Map          // origin reference → the source that served its manifest
+
+	retry   RetryPolicy
+	stall   time.Duration
+	retries atomic.Int64
+	resumes atomic.Int64
 }
+
+// Counters reports how many requests were retried and how many blob
+// transfers resumed since the client was made.
+func (c *Client) Counters() (retries, resumes int64) { return c.retries.Load(), c.resumes.Load() }
 
 // NewClient builds a client. Credentials come from opts, then from the
 // docker config and its credential helpers.
 func NewClient(opts Options) (*Client, error) {
 	transport := opts.Transport
 	if transport == nil {
-		transport = newTransport(opts.Insecure)
+		var err error
+		if transport, err = newTransport(opts.Insecure, opts.CAFile); err != nil {
+			return nil, err
+		}
 	}
+	for domain, ms := range opts.Mirrors {
+		for _, m := range ms {
+			if _, _, err := ParseMirror(m); err != nil {
+				return nil, fmt.Errorf("mirror for %s: %w", domain, err)
+			}
+		}
+	}
+	retry := opts.Retry
+	if retry.Attempts <= 0 {
+		retry = DefaultRetry
+	}
+	stall := opts.StallTimeout
+	if stall == 0 {
+		stall = 60 * time.Second
+	}
+	c := &Client{
+		opts:    opts,
+		schemes: map[string]string{},
+		retry:   retry,
+		stall:   stall,
+	}
+	c.once = &http.Client{Transport: transport} // a scheme probe is not retried
+	transport = &retryTransport{next: transport, policy: retry, retries: &c.retries, notify: opts.OnRetry}
 	httpClient := &http.Client{Transport: transport}
 
 	var credFunc auth.CredentialFunc
@@ -75,11 +128,6 @@ func NewClient(opts Options) (*Client, error) {
 			}
 			return c, nil
 		}
-	}
-	c := &Client{
-		opts:    opts,
-		plain:   &http.Client{Transport: transport, Timeout: 0},
-		schemes: map[string]string{},
 	}
 	if credFunc != nil {
 		inner := credFunc
@@ -109,7 +157,7 @@ func NewClient(opts Options) (*Client, error) {
 
 // newTransport is http.DefaultTransport's behaviour (proxies from the
 // environment, HTTP/2, keep-alive) with connection timeouts bounded.
-func newTransport(insecure bool) http.RoundTripper {
+func newTransport(insecure bool, caFile string) (http.RoundTripper, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = http.ProxyFromEnvironment
 	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
@@ -120,7 +168,21 @@ func newTransport(insecure bool) http.RoundTripper {
 	if insecure {
 		t.TLSClientConfig.InsecureSkipVerify = true
 	}
-	return &insecureLoopback{secure: t, insecure: insecureClone(t)}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	return &insecureLoopback{secure: t, insecure: insecureClone(t)}, nil
 }
 
 func insecureClone(t *http.Transport) *http.Transport {
@@ -173,7 +235,7 @@ func (c *Client) baseURL(ctx context.Context, host string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.plain.Do(req)
+	resp, err := c.once.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()

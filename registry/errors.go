@@ -90,6 +90,9 @@ type VerifyError struct {
 	Actual   digest.Digest // empty for a size error
 	Size     int64         // expected size, for a size error
 	Got      int64         // bytes received, for a size error
+	// Cached: the bad copy came from the blob cache (and was dropped from
+	// it); fetching again from the registry may well succeed.
+	Cached bool
 }
 
 func (e *VerifyError) Error() string {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -40,7 +41,8 @@ const (
 // Image is a resolved, verified image: the platform-specific manifest, its
 // config, and where they came from.
 type Image struct {
-	Ref         Reference
+	Ref         Reference // as asked for
+	Source      Reference // where it was found: Ref, or a mirror's name for it
 	Digest      digest.Digest // of the image manifest
 	IndexDigest digest.Digest // of the index it was chosen from, if any
 	MediaType   string        // of the image manifest
@@ -64,7 +66,28 @@ func (im *Image) Size() int64 {
 // Resolve fetches ref's manifest, and when it is an index, the manifest for
 // want; then the image config. Every document is verified against the
 // digest it was named by (a pull by digest verifies the top manifest too).
+//
+// With mirrors for ref's registry, each is asked in order before the
+// registry itself; the first that has the image serves it (its blobs too).
 func (c *Client) Resolve(ctx context.Context, ref Reference, want Platform) (*Image, error) {
+	var errs []error
+	for _, src := range c.sources(ref) {
+		im, err := c.resolveFrom(ctx, src, want)
+		if err == nil {
+			im.Ref, im.Source = ref, src
+			c.served.Store(ref.String(), src)
+			return im, nil
+		}
+		var pe *PlatformError
+		if ctx.Err() != nil || errors.As(err, &pe) || errors.Is(err, ErrUnsupported) {
+			return nil, err // the image is there; another source has the same
+		}
+		errs = append(errs, err)
+	}
+	return nil, sourceError(errs)
+}
+
+func (c *Client) resolveFrom(ctx context.Context, ref Reference, want Platform) (*Image, error) {
 	raw, mt, dgst, err := c.fetchManifest(ctx, ref, ref.Identifier(), ref.Digest)
 	if err != nil {
 		return nil, err
@@ -120,12 +143,11 @@ func (c *Client) readConfig(ctx context.Context, im *Image) error {
 	if desc.Size > maxConfigSize {
 		return fmt.Errorf("config %s: %d bytes is more than the %d this tool reads", desc.Digest, desc.Size, maxConfigSize)
 	}
-	rc, err := c.Blob(ctx, im.Ref, desc)
-	if err != nil {
-		return fmt.Errorf("config %s: %w", desc.Digest, err)
+	raw, err := c.readBlob(ctx, im.Ref, desc)
+	var ve *VerifyError
+	if errors.As(err, &ve) && ve.Cached {
+		raw, err = c.readBlob(ctx, im.Ref, desc) // the bad cached copy is gone
 	}
-	defer rc.Close()
-	raw, err := io.ReadAll(rc)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", desc.Digest, err)
 	}
@@ -137,6 +159,15 @@ func (c *Client) readConfig(ctx context.Context, im *Image) error {
 		return fmt.Errorf("config %s lists %d layer diff_ids for %d layers: the image is malformed", desc.Digest, n, m)
 	}
 	return nil
+}
+
+func (c *Client) readBlob(ctx context.Context, ref Reference, desc ocispec.Descriptor) ([]byte, error) {
+	rc, err := c.Blob(ctx, ref, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }
 
 // fetchManifest GETs one manifest, bounded in size, and returns its bytes,

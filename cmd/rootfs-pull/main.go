@@ -24,6 +24,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rootfs-pull/rootfs-pull/cache"
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
@@ -106,11 +107,13 @@ func flagsFirst(app *cli.App, args []string) []string {
 	}
 	out := []string{args[0]}
 	rest := args[1:]
-	flagSet := app.Flags
-	if len(rest) > 0 {
-		if cmd := app.Command(rest[0]); cmd != nil {
-			out, rest, flagSet = append(out, rest[0]), rest[1:], cmd.Flags
+	flagSet, cmds := app.Flags, app.Commands
+	for len(rest) > 0 {
+		cmd := findCommand(cmds, rest[0])
+		if cmd == nil {
+			break
 		}
+		out, rest, flagSet, cmds = append(out, rest[0]), rest[1:], cmd.Flags, cmd.Subcommands
 	}
 	takesValue := valueFlags(flagSet)
 	var flags, positional []string
@@ -137,6 +140,15 @@ func flagsFirst(app *cli.App, args []string) []string {
 	return out
 }
 
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
@@ -149,6 +161,11 @@ func pullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "registry user name (password from --password-stdin)"},
 		&cli.BoolFlag{Name: "password-stdin", Usage: "read the registry password from standard input"},
 		&cli.BoolFlag{Name: "force", Usage: "extract into a non-empty directory that is not a rootfs-pull rootfs"},
+		&cli.BoolFlag{Name: "update", Usage: "replace a rootfs of the same image at an older digest (pulled beside it, swapped in when complete)"},
+		&cli.StringSliceFlag{Name: "mirror", EnvVars: []string{"ROOTFS_PULL_MIRRORS"}, Usage: "registry mirror tried before Docker Hub: host[:port][/prefix], or REGISTRY=host[/prefix] for another registry (repeatable; env: comma-separated)"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CA certificates for private registries"},
+		&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor fill the blob cache"},
 		&cli.StringFlag{Name: "runtime", Value: "auto", Usage: "the launcher's runtime: proot, chroot, ruri or auto (root: chroot, or ruri if installed; others: proot)"},
 		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server for the rootfs's /etc/resolv.conf (default: the host's, else 1.1.1.1 and 8.8.8.8)"},
@@ -169,6 +186,32 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
    echo "$TOKEN" | rootfs-pull pull -u me --password-stdin ghcr.io/me/app:1.0 ./app`,
 		Action:       func(c *cli.Context) error { return pullAction(c, stdin, stdout, stderr) },
 		OnUsageError: onUsageError,
+	}
+	cacheCmd := &cli.Command{
+		Name:  "cache",
+		Usage: "show the blob cache's size, or prune it",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+		},
+		Description: `Examples:
+   rootfs-pull cache
+   rootfs-pull cache prune --older-than 720h
+   rootfs-pull cache prune --all`,
+		Action:       func(c *cli.Context) error { return cacheAction(c, stdout, false) },
+		OnUsageError: onUsageError,
+		Subcommands: []*cli.Command{{
+			Name:  "prune",
+			Usage: "remove cached blobs not used for a while (--older-than) or all of them (--all)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory"},
+				&cli.DurationFlag{Name: "older-than", Usage: "remove blobs unused for this long, e.g. 720h"},
+				&cli.BoolFlag{Name: "all", Usage: "remove every cached blob"},
+				&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
+			},
+			Action:       func(c *cli.Context) error { return cacheAction(c, stdout, true) },
+			OnUsageError: onUsageError,
+		}},
 	}
 	startCmd := &cli.Command{
 		Name:      "start-command",
@@ -196,7 +239,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted.`,
 		Flags:                pullFlags(),
-		Commands:             []*cli.Command{pullCmd, startCmd},
+		Commands:             []*cli.Command{pullCmd, startCmd, cacheCmd},
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -222,7 +265,7 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("want IMAGE and DIR, got %d argument(s)", c.NArg())}
 	}
 	opts := pull.Options{Image: c.Args().Get(0), Dir: c.Args().Get(1), Force: c.Bool("force"),
-		Launcher: c.String("launcher"), DNS: c.StringSlice("dns")}
+		Launcher: c.String("launcher"), DNS: c.StringSlice("dns"), Update: c.Bool("update")}
 	rt, err := launcher.ParseRuntime(c.String("runtime"))
 	if err != nil {
 		return usageError{err.Error()}
@@ -243,7 +286,24 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	if _, err := registry.ParseReference(opts.Image); err != nil {
 		return usageError{err.Error()}
 	}
-	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version}
+	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version, CAFile: c.String("ca-file")}
+	for _, m := range splitList(c.StringSlice("mirror")) {
+		reg, mirror, err := registry.ParseMirror(m)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if ropts.Mirrors == nil {
+			ropts.Mirrors = map[string][]string{}
+		}
+		ropts.Mirrors[reg] = append(ropts.Mirrors[reg], mirror)
+	}
+	if !c.Bool("no-cache") {
+		bc, err := openCache(c.String("cache-dir"))
+		if err != nil {
+			return cli.Exit(err.Error()+" (or pull with --no-cache)", exitFailure)
+		}
+		ropts.Cache = bc
+	}
 	if c.Bool("password-stdin") {
 		if c.String("username") == "" {
 			return usageError{"--password-stdin needs --username"}
@@ -259,12 +319,13 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	if opts.Launcher == "" {
 		opts.Launcher = launcher.DefaultName(opts.Dir)
 	}
+	out := newPrinter(stdout, stderr, c.Bool("quiet"), c.Bool("json"))
+	opts.Progress = out.progress
+	ropts.OnRetry = out.retry
 	client, err := registry.NewClient(ropts)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
-	out := newPrinter(stdout, stderr, c.Bool("quiet"), c.Bool("json"))
-	opts.Progress = out.progress
 	res, err := pull.Pull(c.Context, client, opts)
 	out.endProgress()
 	if err != nil {
@@ -355,5 +416,61 @@ func startCommandAction(c *cli.Context, stdout io.Writer) error {
 		return nil
 	}
 	info.print(stdout)
+	return nil
+}
+
+// splitList splits comma- or space-separated values (the environment's
+// form of a repeatable flag).
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		out = append(out, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
+	}
+	return out
+}
+
+func openCache(dir string) (*cache.Cache, error) {
+	if dir == "" {
+		var err error
+		if dir, err = cache.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	return cache.Open(dir)
+}
+
+func cacheAction(c *cli.Context, stdout io.Writer, prune bool) error {
+	if c.NArg() != 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", c.Args().First())}
+	}
+	bc, err := openCache(c.String("cache-dir"))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailure)
+	}
+	if !prune {
+		n, size, err := bc.Usage()
+		if err != nil {
+			return cli.Exit("cache: "+err.Error(), exitFailure)
+		}
+		if c.Bool("json") {
+			writeJSON(stdout, map[string]any{"dir": bc.Dir(), "blobs": n, "size": size})
+		} else {
+			fmt.Fprintf(stdout, "%s: %d blob%s, %s\n", bc.Dir(), n, plural(n), humanBytes(size))
+		}
+		return nil
+	}
+	older := c.Duration("older-than")
+	if (older > 0) == c.Bool("all") {
+		return usageError{"cache prune needs --older-than DURATION or --all"}
+	}
+	n, size, err := bc.Prune(older)
+	if err != nil {
+		return cli.Exit("cache prune: "+err.Error(), exitFailure)
+	}
+	if c.Bool("json") {
+		writeJSON(stdout, map[string]any{"dir": bc.Dir(), "removed_blobs": n, "removed_size": size})
+	} else {
+		fmt.Fprintf(stdout, "Removed %d blob%s (%s) from %s\n", n, plural(n), humanBytes(size), bc.Dir())
+	}
 	return nil
 }

@@ -46,7 +46,7 @@ type result struct {
 func command(t *testing.T, ctx context.Context, stdin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCLI+"=1", "DOCKER_CONFIG="+t.TempDir(), "TERM=dumb")
+	cmd.Env = append(os.Environ(), asCLI+"=1", "DOCKER_CONFIG="+t.TempDir(), "TERM=dumb", "XDG_CACHE_HOME="+t.TempDir())
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
 }
@@ -302,7 +302,8 @@ func TestFailures(t *testing.T) {
 		ln := httptest.NewServer(http.NotFoundHandler())
 		addr := ln.Listener.Addr().String()
 		ln.Close()
-		oneErrorLine(t, runCLI(t, "", addr+"/a/b", filepath.Join(t.TempDir(), "r")), 1, addr)
+		// Quiet: the retries it makes first are progress lines otherwise.
+		oneErrorLine(t, runCLI(t, "", "-q", addr+"/a/b", filepath.Join(t.TempDir(), "r")), 1, addr, "cannot reach")
 	})
 	t.Run("non-empty directory", func(t *testing.T) {
 		dir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
+	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
@@ -61,6 +62,17 @@ func (p *printer) progress(e pull.Event) {
 	case pull.EventLayerCached:
 		fmt.Fprintf(p.stderr, "layer %d/%d %s: already applied\n", e.Index, e.Count, short)
 	}
+}
+
+// retry says once per retry what is being retried and why.
+func (p *printer) retry(e registry.RetryEvent) {
+	if p.quiet || p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLive()
+	fmt.Fprintf(p.stderr, "retrying in %s (try %d): %s\n", e.Wait.Round(100*time.Millisecond), e.Attempt, e.Reason)
 }
 
 func (p *printer) clearLive() {

@@ -1,0 +1,128 @@
+// Package faultproxy puts a proxy in front of a real registry that fails
+// the way real networks and registries fail, on demand: 503s, 429s with
+// Retry-After, connections cut midway, servers that ignore Range, stalls.
+// It counts what it saw, so tests can assert the retries and resumes
+// happened. For tests only.
+package faultproxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Proxy forwards to Target (host:port, plain HTTP) with faults. Each
+// counter of faults to inject is used up as faults are injected.
+type Proxy struct {
+	*httptest.Server
+	Host   string // the proxy's host:port
+	Target string
+
+	// Faults to inject, each decremented as it is used.
+	FailManifests atomic.Int32 // manifest GETs answered 503
+	FailBlobs     atomic.Int32 // blob GETs answered 503
+	ThrottleBlobs atomic.Int32 // blob GETs answered 429 with Retry-After: 1
+	Cuts          atomic.Int32 // blob bodies cut (connection dropped) after CutAfter bytes
+	CutAfter      atomic.Int64
+	Stalls        atomic.Int32 // blob bodies that stop after CutAfter bytes and hang
+	IgnoreRange   atomic.Bool  // forward without Range: the answer is a full 200
+	Down          atomic.Bool  // every request fails (connection dropped)
+
+	// What it saw.
+	Manifests atomic.Int64 // manifest GETs
+	Blobs     atomic.Int64 // blob GETs
+	Ranges    atomic.Int64 // blob GETs with a Range header
+}
+
+// New starts a proxy to target; Close stops it.
+func New(target string) *Proxy {
+	p := &Proxy{Target: target}
+	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.Host = p.Listener.Addr().String()
+	return p
+}
+
+func take(n *atomic.Int32) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	if p.Down.Load() {
+		panic(http.ErrAbortHandler)
+	}
+	blob := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
+	manifest := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/")
+	switch {
+	case manifest:
+		p.Manifests.Add(1)
+		if take(&p.FailManifests) {
+			http.Error(w, "injected", http.StatusServiceUnavailable)
+			return
+		}
+	case blob:
+		p.Blobs.Add(1)
+		if r.Header.Get("Range") != "" {
+			p.Ranges.Add(1)
+		}
+		if take(&p.FailBlobs) {
+			http.Error(w, "injected", http.StatusServiceUnavailable)
+			return
+		}
+		if take(&p.ThrottleBlobs) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "injected", http.StatusTooManyRequests)
+			return
+		}
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+p.Target+r.URL.RequestURI(), r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	out.Header = r.Header.Clone()
+	if blob && p.IgnoreRange.Load() {
+		out.Header.Del("Range")
+	}
+	out.ContentLength = r.ContentLength
+	resp, err := http.DefaultTransport.RoundTrip(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	if !blob || resp.StatusCode >= 300 {
+		io.Copy(w, resp.Body)
+		return
+	}
+	limit := p.CutAfter.Load() // 0: at once, after the headers
+	cut := resp.ContentLength > limit && take(&p.Cuts)
+	stall := !cut && resp.ContentLength > limit && take(&p.Stalls)
+	if !cut && !stall {
+		io.Copy(w, resp.Body)
+		return
+	}
+	io.CopyN(w, resp.Body, limit)
+	w.(http.Flusher).Flush()
+	if stall {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+	}
+	panic(http.ErrAbortHandler) // drop the connection mid-body
+}

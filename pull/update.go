@@ -1,0 +1,92 @@
+package pull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
+)
+
+// update pulls im beside o.Dir and swaps it in once complete, so a failed
+// or interrupted update leaves the old rootfs as it was; running the same
+// command again resumes the new one where it stopped.
+func update(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (*Result, error) {
+	dir := filepath.Clean(o.Dir)
+	staging := siblingName(dir, "update")
+	if st, err := rootfs.LoadState(staging); err == nil && st.Digest != im.Digest.String() {
+		// A newer tag moved again since an earlier interrupted update.
+		if err := RemoveTree(staging); err != nil {
+			return nil, fmt.Errorf("clear the unfinished update in %s: %w", staging, err)
+		}
+	}
+	so := o
+	so.Dir, so.Launcher, so.Update, so.Force = staging, "-", false, false
+	res, err := pullResolved(ctx, c, so, im, start)
+	if err != nil {
+		return nil, &UpdateFailedError{Dir: o.Dir, Err: err}
+	}
+	old := siblingName(dir, "old")
+	if err := RemoveTree(old); err != nil {
+		return nil, fmt.Errorf("remove %s: %w", old, err)
+	}
+	if err := os.Rename(dir, old); err != nil {
+		return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		if rerr := os.Rename(old, dir); rerr != nil {
+			return nil, fmt.Errorf("update of %s: %w; the old rootfs is in %s", dir, err, old)
+		}
+		return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
+	}
+	RemoveTree(old) // the new one is in place; a leftover is only disk space
+	res.Dir = o.Dir
+	res.Resumed = 0
+	state, err := rootfs.LoadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeLauncher(res, im, o, state); err != nil {
+		return nil, err
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// UpdateFailedError: an update stopped before the swap; the rootfs in Dir
+// is as it was, and running the same command again resumes the update.
+type UpdateFailedError struct {
+	Dir string
+	Err error
+}
+
+func (e *UpdateFailedError) Error() string {
+	return fmt.Sprintf("update of %s (left as it was): %v", e.Dir, e.Err)
+}
+
+func (e *UpdateFailedError) Unwrap() error { return e.Err }
+
+// siblingName is a hidden directory beside dir for its work.
+func siblingName(dir, what string) string {
+	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".rootfs-pull-"+what)
+}
+
+// RemoveTree removes a rootfs, read-only directories and all (a normal
+// user cannot otherwise delete what a 0555 directory holds).
+func RemoveTree(dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}
