@@ -41,8 +41,8 @@ const (
 // Image is a resolved, verified image: the platform-specific manifest, its
 // config, and where they came from.
 type Image struct {
-	Ref         Reference // as asked for
-	Source      Reference // where it was found: Ref, or a mirror's name for it
+	Ref         Reference     // as asked for
+	Source      Reference     // where it was found: Ref, or a mirror's name for it
 	Digest      digest.Digest // of the image manifest
 	IndexDigest digest.Digest // of the index it was chosen from, if any
 	MediaType   string        // of the image manifest
