@@ -231,6 +231,7 @@ func TestUsageErrors(t *testing.T) {
 		{"password without username", []string{"--password-stdin", "alpine", dir}, []string{"--username"}},
 		{"bad runtime", []string{"--runtime", "docker", "alpine", dir}, []string{"docker", "proot"}},
 		{"bad dns", []string{"--dns", "one.one", "alpine", dir}, []string{"one.one"}},
+		{"bad mirror", []string{"--mirror", "host!", "alpine", dir}, []string{"host!"}},
 		{"start-command without DIR", []string{"start-command"}, []string{"DIR"}},
 	}
 	for _, tt := range tests {
@@ -365,7 +366,15 @@ func newStallingProxy(t *testing.T, target string) *stallingProxy {
 	return p
 }
 
+// Ctrl-C stops promptly with status 130; kill -9 cannot be caught at all.
+// Either way the rootfs is not ready, and the same command finishes it.
 func TestInterrupt(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) { interrupt(t, sig) })
+	}
+}
+
+func interrupt(t *testing.T, sig syscall.Signal) {
 	reg := startRegistry(t, testregistry.Options{})
 	big := make([]byte, 4<<20) // random: gzip cannot shrink it below the stall threshold
 	rand.Read(big)
@@ -393,28 +402,33 @@ func TestInterrupt(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("the pull never reached the big layer: %s", stderr.String())
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("Ctrl-C did not stop the pull within 10s")
+		t.Fatalf("%v did not stop the pull within 10s", sig)
 	}
-	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-	if code := cmd.ProcessState.ExitCode(); code != 130 {
-		t.Errorf("exit status %d after Ctrl-C, want 130; stderr:\n%s", code, stderr.String())
-	}
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "rootfs-pull: ") || !strings.Contains(last, "interrupted") {
-		t.Errorf("last stderr line %q, want the interruption explained", last)
+	if sig == syscall.SIGINT {
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("exit status %d after Ctrl-C, want 130; stderr:\n%s", code, stderr.String())
+		}
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "rootfs-pull: ") || !strings.Contains(last, "interrupted") {
+			t.Errorf("last stderr line %q, want the interruption explained", last)
+		}
 	}
 	st, err := rootfs.LoadState(dir)
 	if err != nil {
 		t.Fatalf("no state after the interrupted pull: %v", err)
 	}
 	if st.Status == rootfs.StatusReady || !st.Layers[0].Applied || st.Layers[1].Applied {
-		t.Errorf("state after Ctrl-C = %+v, want pulling with layer 1 applied only", st)
+		t.Errorf("state after %v = %+v, want pulling with layer 1 applied only", sig, st)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "start-big.sh")); err == nil {
+		t.Errorf("a launcher was written for an unfinished rootfs")
 	}
 
 	// The network is back: the same command finishes the job.
@@ -433,5 +447,35 @@ func TestInterrupt(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "big"))
 	if err != nil || !bytes.Equal(got, big) {
 		t.Errorf("big file after resume: %d bytes, %v", len(got), err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "first")); string(b) != "1" {
+		t.Errorf("first = %q", b)
+	}
+}
+
+func TestCacheCommand(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "demo/small", smallImage())
+	cacheDir := t.TempDir()
+	if r := runCLI(t, "", "--cache-dir", cacheDir, reg.Host+"/demo/small", filepath.Join(t.TempDir(), "r")); r.code != 0 {
+		t.Fatalf("pull: %s", r.stderr)
+	}
+	r := runCLI(t, "", "cache", "--json", "--cache-dir", cacheDir)
+	var doc struct{ Blobs int }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Blobs != 3 {
+		t.Errorf("cache --json = %q (%v), want 3 blobs", r.stdout, err)
+	}
+	oneErrorLine(t, runCLI(t, "", "cache", "prune", "--cache-dir", cacheDir), 2, "--older-than")
+	if r := runCLI(t, "", "cache", "prune", "--cache-dir", cacheDir, "--older-than", "1h"); !strings.Contains(r.stdout, "Removed 0 blobs") {
+		t.Errorf("prune --older-than 1h: %q %q", r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "", "cache", "prune", "--all", "--cache-dir", cacheDir); !strings.Contains(r.stdout, "Removed 3 blobs") {
+		t.Errorf("prune --all: %q %q", r.stdout, r.stderr)
+	}
+	// --no-cache: nothing written.
+	other := t.TempDir()
+	runCLI(t, "", "--no-cache", "--cache-dir", other, reg.Host+"/demo/small", filepath.Join(t.TempDir(), "r"))
+	if r := runCLI(t, "", "cache", "--cache-dir", other); !strings.Contains(r.stdout, "0 blobs") {
+		t.Errorf("--no-cache filled the cache: %q", r.stdout)
 	}
 }
