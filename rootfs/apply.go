@@ -23,15 +23,21 @@ const StateDirName = ".rootfs-pull"
 // Stats counts what applying a layer did, and what it could not do
 // without privileges (so the summary can say it once, not per file).
 type Stats struct {
-	Files, Dirs, Symlinks, Hardlinks, Devices, FIFOs, Whiteouts int
-	Bytes                                                       int64
+	Files     int   `json:"files"`
+	Dirs      int   `json:"dirs"`
+	Symlinks  int   `json:"symlinks"`
+	Hardlinks int   `json:"hardlinks"`
+	Devices   int   `json:"devices"`
+	FIFOs     int   `json:"fifos"`
+	Whiteouts int   `json:"whiteouts"`
+	Bytes     int64 `json:"bytes"` // regular files' content
 
-	SkippedChown   int `json:",omitempty"` // ownership left to the user
-	SkippedDevices int `json:",omitempty"` // mknod refused
-	SkippedFIFOs   int `json:",omitempty"` // mkfifo refused
-	SkippedXattrs  int `json:",omitempty"` // setxattr refused or unsupported
-	HardlinkCopies int `json:",omitempty"` // link(2) refused: content copied
-	SkippedOther   int `json:",omitempty"` // unknown entry types, reserved names
+	SkippedChown   int `json:"skipped_chown,omitempty"`   // ownership left to the user
+	SkippedDevices int `json:"skipped_devices,omitempty"` // mknod refused
+	SkippedFIFOs   int `json:"skipped_fifos,omitempty"`   // mkfifo refused
+	SkippedXattrs  int `json:"skipped_xattrs,omitempty"`  // setxattr refused or unsupported
+	HardlinkCopies int `json:"hardlink_copies,omitempty"` // link(2) refused: content copied
+	SkippedOther   int `json:"skipped_other,omitempty"`   // unknown entry types, reserved names
 }
 
 // Add adds o's counts to s.
