@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,10 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/whiteout"
 )
+
+// copyBufSize is the block in which file content is copied (and holes
+// are found).
+const copyBufSize = 256 << 10
 
 // StateDirName is the directory at the top of a rootfs where this tool
 // keeps its state. Layers cannot write, link or remove anything there.
@@ -81,13 +86,14 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 	}
 	defer unix.Close(fd)
 	a := &applier{
+		ctx:       ctx,
 		rootPath:  root,
 		rootFd:    fd,
 		written:   map[string]struct{}{},
 		ancestors: map[string]struct{}{},
 		dirs:      map[string]*tar.Header{},
 		restore:   map[string]uint32{},
-		buf:       make([]byte, 256<<10),
+		buf:       make([]byte, copyBufSize),
 		euid:      os.Geteuid(),
 		egid:      os.Getegid(),
 	}
@@ -120,6 +126,7 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 }
 
 type applier struct {
+	ctx      context.Context
 	rootPath string
 	rootFd   int
 	// written holds the canonical paths this layer wrote, ancestors their
@@ -147,9 +154,10 @@ func reserved(p string) bool {
 	return p == StateDirName || strings.HasPrefix(p, StateDirName+"/")
 }
 
-// ignorable are walk errors that mean "nothing there to act on".
+// ignorable are walk errors that mean "nothing there to act on" (for a
+// whiteout: nothing a layer may remove).
 func ignorable(err error) bool {
-	return errors.Is(err, errNotExist) || errors.Is(err, errNotDir)
+	return errors.Is(err, errNotExist) || errors.Is(err, errNotDir) || errors.Is(err, errReserved)
 }
 
 func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
@@ -203,6 +211,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 // state dir, and runs fn on the result.
 func (a *applier) withTarget(rel string, fn func(target) error) error {
 	t, err := a.resolveParent(rel, true)
+	if errors.Is(err, errReserved) {
+		a.stats.SkippedOther++
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -219,7 +231,7 @@ func (a *applier) withTarget(rel string, fn func(target) error) error {
 // kept.
 func (a *applier) clear(t target, keepDir bool) (bool, error) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(t.dir.fd, t.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := a.lstatAt(t.dir, t.base, &st); err != nil {
 		if err == unix.ENOENT {
 			return false, nil
 		}
@@ -283,7 +295,7 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 	}
 	f := os.NewFile(uintptr(fd), t.path())
 	defer f.Close()
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, r, a.buf)
+	n, err := a.copyData(f, r)
 	a.stats.Bytes += n
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t.path(), err)
@@ -295,6 +307,66 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 	a.stats.Files++
 	return f.Close()
 }
+
+// copyData copies an entry's content to f. Blocks of zeros are seeked
+// over, not written: a sparse entry (whose holes the tar reader hands out
+// as zeros) stays sparse, so a tiny header claiming a huge file costs
+// neither disk nor, with the context checked per block, an unstoppable
+// wait.
+func (a *applier) copyData(f *os.File, r io.Reader) (int64, error) {
+	var n int64
+	hole := false
+	for {
+		if err := a.ctx.Err(); err != nil {
+			return n, err
+		}
+		m, rerr := fill(r, a.buf)
+		if m > 0 {
+			chunk := a.buf[:m]
+			if allZero(chunk) {
+				if _, err := f.Seek(int64(m), io.SeekCurrent); err != nil {
+					return n, err
+				}
+				hole = true
+			} else {
+				if _, err := f.Write(chunk); err != nil {
+					return n, err
+				}
+				hole = false
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	if hole { // the file ends in a hole: give it its size
+		if err := f.Truncate(n); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// fill reads into buf until it is full or r ends (io.EOF) or fails.
+func fill(r io.Reader, buf []byte) (int, error) {
+	m := 0
+	for m < len(buf) {
+		k, err := r.Read(buf[m:])
+		m += k
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+var zeros = make([]byte, copyBufSize)
+
+func allZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }
 
 func (a *applier) symlink(t target, hdr *tar.Header) error {
 	if _, err := a.clear(t, false); err != nil {
@@ -319,6 +391,9 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 		return fmt.Errorf("hard link to the root directory")
 	}
 	src, err := a.resolveParent(trel, false)
+	if errors.Is(err, errReserved) {
+		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
+	}
 	if err != nil {
 		if ignorable(err) {
 			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
@@ -330,7 +405,7 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(src.dir.fd, src.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := a.lstatAt(src.dir, src.base, &st); err != nil {
 		if err == unix.ENOENT {
 			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
 		}

@@ -14,7 +14,7 @@ import (
 
 const xattrPAXPrefix = "SCHILY.xattr."
 
-// setMeta applies hdr's ownership, mode, xattrs and times, in that order
+// setMeta applies hdr's ownership, xattrs, mode and times, in that order
 // (chown clears setuid bits and file capabilities, so it goes first). With
 // fd ≥ 0 the open file is used; otherwise t, never following a symlink
 // except in fchmodat, which is only called on what this layer just made
@@ -37,6 +37,12 @@ func (a *applier) setMeta(t target, hdr *tar.Header, fd int) error {
 		}
 	}
 	if !isLink {
+		// xattrs before the mode: unprivileged, setting a user. xattr
+		// needs write permission, which a read-only file or dir (0444,
+		// 0555, 0000) only has until its mode is set.
+		if err := a.setXattrs(t, hdr, fd); err != nil {
+			return err
+		}
 		mode := tarMode(hdr)
 		var err error
 		if fd >= 0 {
@@ -46,9 +52,6 @@ func (a *applier) setMeta(t target, hdr *tar.Header, fd int) error {
 		}
 		if err != nil {
 			return fmt.Errorf("chmod %s: %w", t.path(), err)
-		}
-		if err := a.setXattrs(t, hdr, fd); err != nil {
-			return err
 		}
 	}
 	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}

@@ -55,7 +55,7 @@ func (a *applier) removeLower(d dirRef, name string) error {
 		return nil
 	}
 	var st unix.Stat_t
-	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := a.lstatAt(d, name, &st); err != nil {
 		if err == unix.ENOENT {
 			return nil
 		}
@@ -157,6 +157,14 @@ func (a *applier) readDir(d dirRef) ([]string, error) {
 		}
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
+}
+
+// lstatAt is fstatat(d, name, AT_SYMLINK_NOFOLLOW), for which d must be
+// searchable: unprivileged, a lower layer's directory without owner
+// search permission (0600, 0444, 0000) is made owner-accessible first, as
+// retryWritable does for writes.
+func (a *applier) lstatAt(d dirRef, name string, st *unix.Stat_t) error {
+	return a.retryWritable(d, func() error { return unix.Fstatat(d.fd, name, st, unix.AT_SYMLINK_NOFOLLOW) })
 }
 
 // retryWritable runs op in directory d; if it is refused for permission

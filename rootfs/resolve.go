@@ -23,6 +23,10 @@ var errNotDir = errors.New("not a directory")
 // errSymlink marks a symlink met by a walk that must not follow one.
 var errSymlink = errors.New("is a symlink")
 
+// errReserved marks a walk into the tool's state directory, which layers
+// cannot write into (not even the missing directories on the way).
+var errReserved = errors.New("is reserved")
+
 // cleanName turns a tar entry name into a path relative to the root:
 // "./a/../b/" → "b", "/etc/x" → "etc/x", "../../x" → "x", "./" → "".
 func cleanName(name string) string {
@@ -94,6 +98,10 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 				stack = stack[:len(stack)-1]
 			}
 			continue
+		}
+		if len(stack) == 0 && c == StateDirName {
+			closeAll()
+			return dirRef{}, fmt.Errorf("%s: %w", c, errReserved)
 		}
 		here := dirRef{fd: cur(), path: canon()}
 		var fd int

@@ -23,6 +23,13 @@ func TestParse(t *testing.T) {
 		{".wh..", None, "", ErrInvalid},
 		{".wh...", None, "", ErrInvalid},
 		{".wh.a/b", None, "", ErrInvalid},
+		{".wh.a.wh.b", Remove, "a.wh.b", nil},
+		{"a.wh.b", None, "", nil},
+		{".wh", None, "", nil},
+		{".wh.....", Remove, "....", nil},
+		{".wh..wh.", Meta, "", nil},
+		{".wh..wh..opqx", Meta, "", nil},
+		{"..wh.x", None, "", nil},
 	}
 	for _, tt := range tests {
 		kind, target, err := Parse(tt.base)
