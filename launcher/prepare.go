@@ -32,7 +32,9 @@ type PrepareOptions struct {
 // empty one, or a symlink into a /run that does not exist), mount points
 // for /proc, /sys, /dev and /tmp, and stand-ins for the /proc files
 // Android hides from apps. Every path is opened through an os.Root: a
-// hostile image cannot turn these writes outside the rootfs.
+// hostile image cannot turn these writes outside the rootfs. (os.Root
+// walks with openat; of its methods only Chmod, which is not used, makes a
+// syscall Android forbids.)
 func Prepare(dir string, o PrepareOptions) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -45,8 +47,15 @@ func Prepare(dir string, o PrepareOptions) error {
 		}
 	}
 	if fi, err := root.Lstat("tmp"); err == nil && fi.IsDir() && fi.Mode().Perm() == 0755 && fi.Mode()&fs.ModeSticky == 0 {
-		// Made above, or as dull as that: /tmp is world-writable and sticky.
-		root.Chmod("tmp", 0777|fs.ModeSticky)
+		// Made above, or as dull as that: /tmp is world-writable and
+		// sticky. fchmod on an open fd, not Root.Chmod: that is fchmodat2,
+		// which Android's seccomp policy answers by killing the process.
+		if f, err := root.Open("tmp"); err == nil {
+			if fi, err := f.Stat(); err == nil && fi.IsDir() {
+				f.Chmod(0777 | fs.ModeSticky)
+			}
+			f.Close()
+		}
 	}
 	resolv, err := resolvConf(o)
 	if err != nil {

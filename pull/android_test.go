@@ -1,0 +1,29 @@
+package pull_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/androidsim"
+)
+
+func TestMain(m *testing.M) {
+	androidsim.InstallIfChild()
+	os.Exit(m.Run())
+}
+
+// TestAndroidSyscalls runs whole pulls (registry, cache, applier, rootfs
+// preparation, launcher, update swap) in a process where openat2 and
+// fchmodat2 kill, as Android's app seccomp policy does in Termux.
+func TestAndroidSyscalls(t *testing.T) {
+	if os.Getenv(androidsim.Env) == "1" {
+		t.Skip("this is the child")
+	}
+	out, killed, err := androidsim.Rerun("^(TestPullFormats|TestPullCache|TestPullUpdate|TestPullDirectoryRules)$")
+	if killed {
+		t.Fatalf("a pull made a syscall Android forbids (openat2 or fchmodat2):\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("pulls failed under the Android policy: %v\n%s", err, out)
+	}
+}
