@@ -16,10 +16,10 @@ func TestMain(m *testing.M) {
 // preparation, launcher, update swap) in a process where openat2 and
 // fchmodat2 kill, as Android's app seccomp policy does in Termux.
 func TestAndroidSyscalls(t *testing.T) {
-	if os.Getenv(androidsim.Env) == "1" {
+	if on, _ := androidsim.Active(); on {
 		t.Skip("this is the child")
 	}
-	out, killed, err := androidsim.Rerun("^(TestPullFormats|TestPullCache|TestPullUpdate|TestPullDirectoryRules)$")
+	out, killed, err := androidsim.Rerun("^(TestPullFormats|TestPullCache|TestPullUpdate|TestPullDirectoryRules)$", false)
 	if killed {
 		t.Fatalf("a pull made a syscall Android forbids (openat2 or fchmodat2):\n%s", out)
 	}

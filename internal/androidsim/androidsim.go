@@ -24,21 +24,35 @@ const (
 const Env = "ROOTFS_PULL_ANDROIDSIM"
 
 // Install puts every thread of this process under the filter. It cannot
-// be undone.
-func Install() error {
+// be undone. With denyLinks, link(2) and linkat(2) also fail with EACCES,
+// as they do for apps since Android 6.
+func Install(denyLinks bool) error {
 	const (
-		ldAbsW  = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
-		jeqK    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
-		retK    = unix.BPF_RET | unix.BPF_K
-		allow   = 0x7fff0000 // SECCOMP_RET_ALLOW
-		killAll = 0x80000000 // SECCOMP_RET_KILL_PROCESS
+		ldAbsW      = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+		jeqK        = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		retK        = unix.BPF_RET | unix.BPF_K
+		allow       = 0x7fff0000                       // SECCOMP_RET_ALLOW
+		killAll     = 0x80000000                       // SECCOMP_RET_KILL_PROCESS
+		errnoEACCES = 0x00050000 | uint32(unix.EACCES) // SECCOMP_RET_ERRNO
 	)
+	linkNr := uint32(unix.SYS_LINKAT) // never matches when links are allowed: see below
+	linkatNr := uint32(unix.SYS_LINKAT)
+	if sysLink >= 0 {
+		linkNr = uint32(sysLink)
+	}
+	denied := uint32(allow)
+	if denyLinks {
+		denied = errnoEACCES
+	}
 	filter := []unix.SockFilter{
-		{Code: ldAbsW, K: 0}, // seccomp_data.nr
-		{Code: jeqK, Jt: 2, Jf: 0, K: sysOpenat2},
-		{Code: jeqK, Jt: 1, Jf: 0, K: sysFchmodat2},
-		{Code: retK, K: allow},
-		{Code: retK, K: killAll},
+		/* 0 */ {Code: ldAbsW, K: 0}, // seccomp_data.nr
+		/* 1 */ {Code: jeqK, Jt: 5, Jf: 0, K: sysOpenat2}, // → 7
+		/* 2 */ {Code: jeqK, Jt: 4, Jf: 0, K: sysFchmodat2}, // → 7
+		/* 3 */ {Code: jeqK, Jt: 1, Jf: 0, K: linkatNr}, // → 5
+		/* 4 */ {Code: jeqK, Jt: 0, Jf: 1, K: linkNr}, // → 5, else 6
+		/* 5 */ {Code: retK, K: denied},
+		/* 6 */ {Code: retK, K: allow},
+		/* 7 */ {Code: retK, K: killAll},
 	}
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
@@ -54,21 +68,33 @@ func Install() error {
 // InstallIfChild installs the filter when this process was started by
 // Rerun; test binaries call it first thing in TestMain.
 func InstallIfChild() {
-	if os.Getenv(Env) != "1" {
+	v := os.Getenv(Env)
+	if v != "1" && v != "links" {
 		return
 	}
-	if err := Install(); err != nil {
+	if err := Install(v == "links"); err != nil {
 		fmt.Fprintln(os.Stderr, "androidsim:", err)
 		os.Exit(3)
 	}
 }
 
+// Active reports whether this process runs under the filter, and whether
+// links are denied.
+func Active() (on, denyLinks bool) {
+	v := os.Getenv(Env)
+	return v == "1" || v == "links", v == "links"
+}
+
 // Rerun runs this test binary again under the filter with -test.run
 // pattern and returns its combined output. killed reports a death by
 // SIGSYS: a forbidden syscall was made.
-func Rerun(pattern string) (out []byte, killed bool, err error) {
+func Rerun(pattern string, denyLinks bool) (out []byte, killed bool, err error) {
 	cmd := exec.Command(os.Args[0], "-test.run", pattern, "-test.count=1")
-	cmd.Env = append(os.Environ(), Env+"=1")
+	mode := "1"
+	if denyLinks {
+		mode = "links"
+	}
+	cmd.Env = append(os.Environ(), Env+"="+mode)
 	out, err = cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
