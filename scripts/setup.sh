@@ -9,7 +9,7 @@ need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 have proot || need="$need proot"
 have umoci || need="$need umoci"
-[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx sh || need="$need busybox-static"
+ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need="$need busybox-static" # the images need a static one
 have setpriv || need="$need util-linux"
 have qemu-aarch64-static || need="$need qemu-user-static"
 
