@@ -9,7 +9,7 @@ BIN     := bin/rootfs-pull
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build setup lint test demo clean
+.PHONY: all build setup lint test demo bench clean
 
 all: build
 
@@ -32,6 +32,14 @@ test: setup lint
 
 demo: setup build
 	$(GO) run ./scripts/demo -bin $(BIN) -dir demo/busybox
+
+# Times rootfs-pull against crane, skopeo+umoci, curl|tar, tar -xzf and the
+# gzip decode floor on a debootstrap'd Debian, on tmpfs and on disk (needs
+# root, debootstrap and a Debian mirror the first time; see scripts/bench).
+bench: setup build
+	BENCH=1 sh scripts/setup.sh
+	$(GO) build -o bin/bench ./scripts/bench
+	bin/bench -bin $(BIN) -rounds $(or $(ROUNDS),5)
 
 clean:
 	rm -rf bin dist

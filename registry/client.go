@@ -108,11 +108,11 @@ func NewClient(opts Options) (*Client, error) {
 	var credFunc auth.CredentialFunc
 	var store credentials.Store
 	if !opts.NoDockerConfig {
-		s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("read docker credentials: %w", err)
+		// An unreadable or broken docker config must not stop anonymous
+		// pulls (a registry that needs credentials still says so).
+		if s, err := credentials.NewStoreFromDocker(credentials.StoreOptions{}); err == nil {
+			store = s
 		}
-		store = s
 	}
 	switch {
 	case opts.Username != "" || opts.Password != "":

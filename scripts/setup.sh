@@ -12,6 +12,11 @@ have umoci || need="$need umoci"
 ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need="$need busybox-static" # the images need a static one
 have setpriv || need="$need util-linux"
 have qemu-aarch64-static || need="$need qemu-user-static"
+if [ -n "${BENCH:-}" ]; then # make bench: the peers and the image's maker
+	have skopeo || need="$need skopeo"
+	have curl || need="$need curl"
+	have debootstrap || need="$need debootstrap"
+fi
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
