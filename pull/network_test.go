@@ -388,3 +388,55 @@ func TestPullUpdate(t *testing.T) {
 		t.Errorf("after the update: up to date %v, %v", res != nil && res.UpToDate, err)
 	}
 }
+
+// Later layers download (into the cache) while earlier ones are applied,
+// each blob exactly once; without a cache, one at a time.
+func TestPullPrefetch(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	var layers []testimage.Layer
+	for i := range 5 {
+		b := make([]byte, 256<<10)
+		rand.Read(b)
+		layers = append(layers, testimage.Layer{Tar: testimage.Tar(testimage.File(fmt.Sprintf("layer%d", i), string(b))), Compression: testimage.Gzip})
+	}
+	push(t, reg, "test/layers", "v1", testimage.Build(testimage.Spec{Layers: layers}))
+	clean := filepath.Join(t.TempDir(), "clean")
+	if _, err := pull.Pull(ctx(t), newClient(t, registry.Options{}), pull.Options{Image: reg.Host + "/test/layers:v1", Dir: clean}); err != nil {
+		t.Fatal(err)
+	}
+	want := treeSum(t, clean)
+
+	for _, tt := range []struct {
+		name      string
+		cache     bool
+		jobs      int
+		maxFlight int64 // at least (with prefetch) or exactly (without)
+	}{
+		{"prefetch", true, 3, 3},
+		{"jobs 1", true, 1, 2},
+		{"no cache", false, 3, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := faultproxy.New(reg.Host)
+			defer p.Close()
+			p.BlobDelay.Store(int64(150 * time.Millisecond))
+			o := registry.Options{}
+			if tt.cache {
+				bc, _ := cache.Open(t.TempDir())
+				o.Cache = bc
+			}
+			dir := filepath.Join(t.TempDir(), "rootfs")
+			if _, err := pull.Pull(ctx(t), newClient(t, o), pull.Options{Image: p.Host + "/test/layers:v1", Dir: dir, Jobs: tt.jobs}); err != nil {
+				t.Fatal(err)
+			}
+			sameTree(t, treeSum(t, dir), want)
+			if got := p.Blobs.Load(); got != 6 { // config + 5 layers
+				t.Errorf("%d blob requests, want 6 (each blob once)", got)
+			}
+			got := p.MaxFlight.Load()
+			if tt.cache && got < tt.maxFlight || !tt.cache && got != tt.maxFlight {
+				t.Errorf("at most %d blob downloads at once, want %d", got, tt.maxFlight)
+			}
+		})
+	}
+}

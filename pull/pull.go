@@ -39,6 +39,9 @@ type Options struct {
 	Runtime string
 	// DNS servers for the rootfs's resolv.conf ("" = the host's).
 	DNS []string
+	// Jobs is how many later layers may download (into the blob cache)
+	// while one is applied; 0 means DefaultJobs. Needs a client cache.
+	Jobs int
 	// Update replaces a rootfs of the same image at another digest (a tag
 	// that moved): the new one is pulled beside it and swapped in only when
 	// complete.
@@ -56,7 +59,6 @@ type Event struct {
 	Digest digest.Digest
 	Size   int64 // compressed size of the layer
 	Done   int64 // compressed bytes read so far
-	Format string
 }
 
 // Event kinds.
@@ -79,6 +81,9 @@ type Result struct {
 	Launcher string          // the start script written, if any
 	Launch   launcher.Config // how the container starts
 }
+
+// DefaultJobs is how many layers download ahead of the applier.
+const DefaultJobs = 3
 
 // UpdateError: the directory holds the same image at another digest, and
 // Options.Update was not given.
@@ -185,6 +190,12 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 		return nil, err
 	}
 	emit(o.Progress, Event{Kind: EventResolved, Count: len(state.Layers)})
+	jobs := o.Jobs
+	if jobs == 0 {
+		jobs = DefaultJobs
+	}
+	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs)
+	defer pf.stop()
 	for i, desc := range im.Manifest.Layers {
 		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
 		if state.Layers[i].Applied {
@@ -196,6 +207,7 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 		ev.Kind = EventLayerStart
 		emit(o.Progress, ev)
 		applied = true // from here on, a re-run resumes: keep the directory
+		pf.claim(ctx, i)
 		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
 		var ve *registry.VerifyError
 		if errors.As(err, &ve) && ve.Cached {
@@ -356,11 +368,12 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	defer blob.Close()
 	counted := &countingReader{r: blob, progress: progress,
 		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
+	// The decompressor may read on its own goroutine from here on: counted
+	// is not touched again.
 	dr, format, err := decompress.NewReader(desc.MediaType, counted)
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	counted.ev.Format = format.String()
 	verifier := diffID.Algorithm().Digester()
 	tee := io.TeeReader(dr, verifier.Hash())
 	st, err := rootfs.Apply(ctx, dir, tee)

@@ -76,6 +76,21 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 	return NewVerifier(rb, desc), nil
 }
 
+// HasCache reports whether the client keeps blobs in a cache.
+func (c *Client) HasCache() bool { return c.opts.Cache != nil }
+
+// Cached reports whether the cache holds desc (unverified until read).
+func (c *Client) Cached(desc ocispec.Descriptor) bool {
+	if c.opts.Cache == nil {
+		return false
+	}
+	rc, ok := c.opts.Cache.Get(desc)
+	if ok {
+		rc.Close()
+	}
+	return ok
+}
+
 // BlobCache keeps verified blobs (package cache implements it).
 type BlobCache interface {
 	// Get opens a cached blob; the client verifies what is read.

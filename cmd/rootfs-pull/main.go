@@ -176,6 +176,7 @@ func pullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CA certificates for private registries"},
 		&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor fill the blob cache"},
+		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: pull.DefaultJobs, Usage: "layers downloading (into the cache) while one is applied"},
 		&cli.StringFlag{Name: "runtime", Value: "auto", Usage: "the launcher's runtime: proot, chroot, ruri or auto (root: chroot, or ruri if installed; others: proot)"},
 		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server for the rootfs's /etc/resolv.conf (default: the host's, else 1.1.1.1 and 8.8.8.8)"},
@@ -275,7 +276,10 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("want IMAGE and DIR, got %d argument(s)", c.NArg())}
 	}
 	opts := pull.Options{Image: c.Args().Get(0), Dir: c.Args().Get(1), Force: c.Bool("force"),
-		Launcher: c.String("launcher"), DNS: c.StringSlice("dns"), Update: c.Bool("update")}
+		Launcher: c.String("launcher"), DNS: c.StringSlice("dns"), Update: c.Bool("update"), Jobs: c.Int("jobs")}
+	if opts.Jobs < 1 || opts.Jobs > 32 {
+		return usageError{fmt.Sprintf("--jobs %d: want 1 to 32", opts.Jobs)}
+	}
 	rt, err := launcher.ParseRuntime(c.String("runtime"))
 	if err != nil {
 		return usageError{err.Error()}

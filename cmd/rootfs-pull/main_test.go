@@ -232,6 +232,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad runtime", []string{"--runtime", "docker", "alpine", dir}, []string{"docker", "proot"}},
 		{"bad dns", []string{"--dns", "one.one", "alpine", dir}, []string{"one.one"}},
 		{"bad mirror", []string{"--mirror", "host!", "alpine", dir}, []string{"host!"}},
+		{"bad jobs", []string{"--jobs", "0", "alpine", dir}, []string{"--jobs"}},
 		{"start-command without DIR", []string{"start-command"}, []string{"DIR"}},
 	}
 	for _, tt := range tests {

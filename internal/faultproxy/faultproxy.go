@@ -30,11 +30,14 @@ type Proxy struct {
 	Stalls        atomic.Int32 // blob bodies that stop after CutAfter bytes and hang
 	IgnoreRange   atomic.Bool  // forward without Range: the answer is a full 200
 	Down          atomic.Bool  // every request fails (connection dropped)
+	BlobDelay     atomic.Int64 // nanoseconds each blob body waits before it is sent (a slow link)
 
 	// What it saw.
 	Manifests atomic.Int64 // manifest GETs
 	Blobs     atomic.Int64 // blob GETs
 	Ranges    atomic.Int64 // blob GETs with a Range header
+	InFlight  atomic.Int64 // blob GETs being answered now
+	MaxFlight atomic.Int64 // the most blob GETs answered at once
 }
 
 // New starts a proxy to target; Close stops it.
@@ -72,6 +75,21 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case blob:
 		p.Blobs.Add(1)
+		n := p.InFlight.Add(1)
+		defer p.InFlight.Add(-1)
+		for {
+			m := p.MaxFlight.Load()
+			if n <= m || p.MaxFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if d := time.Duration(p.BlobDelay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if r.Header.Get("Range") != "" {
 			p.Ranges.Add(1)
 		}
