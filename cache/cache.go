@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -104,6 +105,7 @@ func (c *Cache) Tee(desc ocispec.Descriptor, r io.ReadCloser) io.ReadCloser {
 }
 
 type tee struct {
+	mu    sync.Mutex // Close may come from another goroutine than Read
 	r     io.ReadCloser
 	f     *os.File
 	final string
@@ -112,6 +114,8 @@ type tee struct {
 
 func (t *tee) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if n > 0 && !t.bad && t.f != nil {
 		if _, werr := t.f.Write(p[:n]); werr != nil {
 			t.bad = true
@@ -139,7 +143,9 @@ func (t *tee) finish(ok bool) {
 }
 
 func (t *tee) Close() error {
+	t.mu.Lock()
 	t.finish(false) // closed before the end: not verified
+	t.mu.Unlock()
 	return t.r.Close()
 }
 

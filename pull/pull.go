@@ -361,12 +361,18 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	if err := diffID.Validate(); err != nil {
 		return rootfs.Stats{}, fmt.Errorf("config diff_id %q: %w", diffID, err)
 	}
-	blob, err := c.Blob(ctx, im.Ref, desc)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blob, err := c.Blob(bctx, im.Ref, desc)
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	defer blob.Close()
-	counted := &countingReader{r: blob, progress: progress,
+	src := newReadAhead(blob) // the network and the blob's sha256 run beside the decoder
+	defer func() {
+		src.Close(cancel)
+		blob.Close()
+	}()
+	counted := &countingReader{r: src, progress: progress,
 		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
 	// The decompressor may read on its own goroutine from here on: counted
 	// is not touched again.
@@ -374,8 +380,9 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	verifier := diffID.Algorithm().Digester()
-	tee := io.TeeReader(dr, verifier.Hash())
+	verifier := newAsyncHasher(diffID.Algorithm())
+	defer verifier.Close()
+	tee := io.TeeReader(dr, verifier)
 	st, err := rootfs.Apply(ctx, dir, tee)
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee) // bytes after the tar end marker count too
@@ -387,12 +394,12 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	if err != nil {
 		// Corrupt data often shows first as a decompression or tar error;
 		// the blob's own verification names the real cause.
-		if verr := drainForVerify(ctx, blob); verr != nil {
+		if verr := drainForVerify(ctx, src); verr != nil {
 			return st, verr
 		}
 		return st, err
 	}
-	if _, err := io.Copy(io.Discard, blob); err != nil {
+	if _, err := io.Copy(io.Discard, src); err != nil {
 		return st, err
 	}
 	if got := verifier.Digest(); got != diffID {
