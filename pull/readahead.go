@@ -14,7 +14,7 @@ type readAhead struct {
 	free   chan []byte
 	buf    []byte // the chunk being read from
 	cur    []byte // its unread part
-	err    error // the source's final error, valid once chunks is closed
+	err    error  // the source's final error, valid once chunks is closed
 	stop   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
