@@ -55,6 +55,8 @@ type sample struct {
 // forked straight from it would report that as its own peak.)
 const measureChild = "__measure"
 
+var serveFor time.Duration
+
 func main() {
 	if len(os.Args) == 5 && os.Args[1] == measureChild {
 		cmd := exec.Command("sh", "-c", os.Args[4])
@@ -79,6 +81,7 @@ func main() {
 	mirror := flag.String("mirror", "http://deb.debian.org/debian", "Debian mirror for debootstrap")
 	only := flag.String("only", "", "comma-separated peer names to run besides rootfs-pull (default: all)")
 	targets := flag.String("targets", "tmpfs,disk", "where to extract: tmpfs, disk or both")
+	flag.DurationVar(&serveFor, "serve", 0, "only serve the image for this long (for profiling by hand)")
 	flag.Parse()
 	if err := run(*bin, *work, *tmpfs, *crane, *mirror, *only, *targets, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -124,6 +127,11 @@ func run(bin, work, tmpfs, crane, mirror, only, targetList string, rounds int) e
 		return err
 	}
 	image := reg.Host + "/bench/debian:latest"
+	if serveFor > 0 {
+		fmt.Println(image)
+		time.Sleep(serveFor)
+		return nil
+	}
 	blobURL := fmt.Sprintf("http://%s/v2/bench/debian/blobs/%s", reg.Host, im.Manifest.Layers[0].Digest)
 	say("image %s: %d MB tar, %d MB gzip, %d entries", image, len(tarball)>>20, len(gz)>>20, entries(tarball))
 
