@@ -164,25 +164,83 @@ func firstLine(s string) string {
 	return s
 }
 
-func pullFlags() []cli.Flag {
+// registryFlags are the flags of every command that talks to a registry.
+func registryFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to pull from a multi-platform image (default: this machine's)"},
+		&cli.StringFlag{Name: "platform", Usage: "os/arch[/variant] to pick from a multi-platform image (default: this machine's)"},
 		&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP and unverified TLS (loopback registries always are)"},
 		&cli.StringFlag{Name: "username", Aliases: []string{"u"}, Usage: "registry user name (password from --password-stdin)"},
 		&cli.BoolFlag{Name: "password-stdin", Usage: "read the registry password from standard input"},
-		&cli.BoolFlag{Name: "force", Usage: "extract into a non-empty directory that is not a rootfs-pull rootfs"},
-		&cli.BoolFlag{Name: "update", Usage: "replace a rootfs of the same image at an older digest (pulled beside it, swapped in when complete)"},
 		&cli.StringSliceFlag{Name: "mirror", EnvVars: []string{"ROOTFS_PULL_MIRRORS"}, Usage: "registry mirror tried before Docker Hub: host[:port][/prefix], or REGISTRY=host[/prefix] for another registry (repeatable; env: comma-separated)"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CA certificates for private registries"},
 		&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor fill the blob cache"},
+		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document on standard output"},
+	}
+}
+
+func pullFlags() []cli.Flag {
+	return append(registryFlags(),
+		&cli.BoolFlag{Name: "force", Usage: "extract into a non-empty directory that is not a rootfs-pull rootfs"},
+		&cli.BoolFlag{Name: "update", Usage: "replace a rootfs of the same image at an older digest (pulled beside it, swapped in when complete)"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: pull.DefaultJobs, Usage: "layers downloading (into the cache) while one is applied"},
 		&cli.StringFlag{Name: "runtime", Value: "auto", Usage: "the launcher's runtime: proot, chroot, ruri or auto (root: chroot, or ruri if installed; others: proot)"},
 		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server for the rootfs's /etc/resolv.conf (default: the host's, else 1.1.1.1 and 8.8.8.8)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
-		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document on standard output"},
+	)
+}
+
+// registryClient builds a client from the registry flags.
+func registryClient(c *cli.Context, stdin io.Reader, onRetry func(registry.RetryEvent)) (*registry.Client, error) {
+	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version, CAFile: c.String("ca-file"), OnRetry: onRetry}
+	for _, m := range splitList(c.StringSlice("mirror")) {
+		reg, mirror, err := registry.ParseMirror(m)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		if ropts.Mirrors == nil {
+			ropts.Mirrors = map[string][]string{}
+		}
+		ropts.Mirrors[reg] = append(ropts.Mirrors[reg], mirror)
 	}
+	if !c.Bool("no-cache") {
+		bc, err := openCache(c.String("cache-dir"))
+		if err != nil {
+			return nil, cli.Exit(err.Error()+" (or use --no-cache)", exitFailure)
+		}
+		ropts.Cache = bc
+	}
+	if c.Bool("password-stdin") {
+		if c.String("username") == "" {
+			return nil, usageError{"--password-stdin needs --username"}
+		}
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return nil, cli.Exit("reading the password from standard input: "+err.Error(), exitFailure)
+		}
+		ropts.Username, ropts.Password = c.String("username"), strings.TrimRight(line, "\r\n")
+	} else if c.String("username") != "" {
+		return nil, usageError{"--username needs --password-stdin (passwords on the command line leak into shell history)"}
+	}
+	client, err := registry.NewClient(ropts)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitFailure)
+	}
+	return client, nil
+}
+
+// platformFlag reads --platform (zero: the host's).
+func platformFlag(c *cli.Context) (registry.Platform, error) {
+	p := c.String("platform")
+	if p == "" {
+		return registry.Platform{}, nil
+	}
+	plat, err := registry.ParsePlatform(p)
+	if err != nil {
+		return plat, usageError{err.Error()}
+	}
+	return plat, nil
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
@@ -290,55 +348,20 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 			return usageError{fmt.Sprintf("--dns %q: want an IP address", d)}
 		}
 	}
-	if p := c.String("platform"); p != "" {
-		plat, err := registry.ParsePlatform(p)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		opts.Platform = plat
+	if opts.Platform, err = platformFlag(c); err != nil {
+		return err
 	}
 	if _, err := registry.ParseReference(opts.Image); err != nil {
 		return usageError{err.Error()}
-	}
-	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version, CAFile: c.String("ca-file")}
-	for _, m := range splitList(c.StringSlice("mirror")) {
-		reg, mirror, err := registry.ParseMirror(m)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		if ropts.Mirrors == nil {
-			ropts.Mirrors = map[string][]string{}
-		}
-		ropts.Mirrors[reg] = append(ropts.Mirrors[reg], mirror)
-	}
-	if !c.Bool("no-cache") {
-		bc, err := openCache(c.String("cache-dir"))
-		if err != nil {
-			return cli.Exit(err.Error()+" (or pull with --no-cache)", exitFailure)
-		}
-		ropts.Cache = bc
-	}
-	if c.Bool("password-stdin") {
-		if c.String("username") == "" {
-			return usageError{"--password-stdin needs --username"}
-		}
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && err != io.EOF {
-			return cli.Exit("reading the password from standard input: "+err.Error(), exitFailure)
-		}
-		ropts.Username, ropts.Password = c.String("username"), strings.TrimRight(line, "\r\n")
-	} else if c.String("username") != "" {
-		return usageError{"--username needs --password-stdin (passwords on the command line leak into shell history)"}
 	}
 	if opts.Launcher == "" {
 		opts.Launcher = launcher.DefaultName(opts.Dir)
 	}
 	out := newPrinter(stdout, stderr, c.Bool("quiet"), c.Bool("json"))
 	opts.Progress = out.progress
-	ropts.OnRetry = out.retry
-	client, err := registry.NewClient(ropts)
+	client, err := registryClient(c, stdin, out.retry)
 	if err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return err
 	}
 	res, err := pull.Pull(c.Context, client, opts)
 	out.endProgress()

@@ -403,6 +403,17 @@ func interrupt(t *testing.T, sig syscall.Signal) {
 		cmd.Process.Kill()
 		t.Fatalf("the pull never reached the big layer: %s", stderr.String())
 	}
+	// The big layer may be fetched ahead while the first is applied: cut
+	// only once the first is recorded as applied.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st, err := rootfs.LoadState(dir); err == nil && st.Layers[0].Applied {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the first layer was never applied")
+		}
+	}
 	cmd.Process.Signal(sig)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
