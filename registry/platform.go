@@ -182,3 +182,10 @@ func SelectManifest(manifests []ocispec.Descriptor, want Platform) (ocispec.Desc
 	sort.Slice(offered, func(i, j int) bool { return offered[i].String() < offered[j].String() })
 	return best, offered, found
 }
+
+// Matches reports whether an image for have runs where want is asked for,
+// by the rules SelectManifest uses.
+func Matches(want, have Platform) bool {
+	_, ok := matchRank(want.Normalize(), have.Normalize())
+	return ok
+}

@@ -11,9 +11,9 @@ have proot || need="$need proot"
 have umoci || need="$need umoci"
 ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need="$need busybox-static" # the images need a static one
 have setpriv || need="$need util-linux"
+have skopeo || need="$need skopeo" # save is checked with it
 have qemu-aarch64-static || need="$need qemu-user-static"
 if [ -n "${BENCH:-}" ]; then # make bench: the peers and the image's maker
-	have skopeo || need="$need skopeo"
 	have curl || need="$need curl"
 	have debootstrap || need="$need debootstrap"
 fi

@@ -308,7 +308,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted.`,
 		Flags:                pullFlags(),
-		Commands:             []*cli.Command{pullCmd, startCmd, cacheCmd},
+		Commands:             append([]*cli.Command{pullCmd, startCmd, cacheCmd}, otherCommands(stdin, stdout, stderr)...),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
+	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
+)
+
+// fakeHub serves Docker Hub's web API shapes (there is no real Hub here):
+// search results and tags with per-platform images, two pages each.
+func fakeHub(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		self := "http://" + r.Host // "next" links are absolute, as Hub's are
+		page := r.URL.Query().Get("page")
+		switch {
+		case r.URL.Path == "/v2/search/repositories/":
+			if r.URL.Query().Get("query") != "alpine" {
+				fmt.Fprint(w, `{"count":0,"next":null,"previous":null,"results":[]}`)
+				return
+			}
+			if page == "" {
+				fmt.Fprintf(w, `{"count":3,"next":"%s/v2/search/repositories/?query=alpine&page=2","previous":null,"results":[
+{"repo_name":"alpine","short_description":"A minimal Docker image based on Alpine Linux with a complete package index and only 5 MB in size!","star_count":11234,"pull_count":9876543210,"repo_owner":"","is_automated":false,"is_official":true},
+{"repo_name":"alpine/git","short_description":"A simple git container running in alpine linux","star_count":241,"pull_count":123456789,"repo_owner":"","is_automated":false,"is_official":false}]}`, self)
+				return
+			}
+			fmt.Fprint(w, `{"count":3,"next":null,"previous":null,"results":[
+{"repo_name":"someone/alpine-tools","short_description":"","star_count":3,"pull_count":1200,"repo_owner":"","is_automated":false,"is_official":false}]}`)
+		case r.URL.Path == "/v2/repositories/library/alpine/tags/":
+			img := func(arch, variant string, size int) string {
+				return fmt.Sprintf(`{"architecture":%q,"features":"","variant":%q,"digest":"sha256:%064x","os":"linux","os_features":"","os_version":null,"size":%d,"status":"active","last_pulled":"2026-11-20T10:00:00Z","last_pushed":"2026-11-01T10:00:00Z"}`, arch, variant, size, size)
+			}
+			if page == "" {
+				fmt.Fprintf(w, `{"count":3,"next":"%s/v2/repositories/library/alpine/tags/?page=2","previous":null,"results":[
+{"creator":1,"id":1,"images":[%s,%s],"last_updated":"2026-10-01T00:00:00Z","last_updater":1,"last_updater_username":"x","name":"3.19","repository":1,"full_size":3400000,"v2":true,"tag_status":"active","tag_last_pulled":"2026-11-20T00:00:00Z","tag_last_pushed":"2026-10-01T00:00:00Z","media_type":"application/vnd.oci.image.index.v1+json","content_type":"image","digest":"sha256:%064x"},
+{"creator":1,"id":2,"images":[%s],"last_updated":"2026-11-01T00:00:00Z","last_updater":1,"last_updater_username":"x","name":"s390x-only","repository":1,"full_size":3500000,"v2":true,"tag_status":"active","tag_last_pulled":null,"tag_last_pushed":"2026-11-01T00:00:00Z","media_type":"application/vnd.oci.image.index.v1+json","content_type":"image","digest":"sha256:%064x"}]}`,
+					self, img(runtime.GOARCH, "", 3300000), img("s390x", "", 3200000), 1, img("s390x", "", 3500000), 2)
+				return
+			}
+			fmt.Fprintf(w, `{"count":3,"next":null,"previous":"x","results":[
+{"creator":1,"id":3,"images":[%s,{"architecture":"unknown","os":"unknown","size":1000,"digest":"sha256:%064x"}],"last_updated":"2026-11-15T00:00:00Z","name":"3.20","full_size":3600000,"digest":"sha256:%064x"}]}`,
+				img(runtime.GOARCH, "", 3700000), 9, 3)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestSearch(t *testing.T) {
+	hub := fakeHub(t)
+	r := runCLI(t, "", "search", "--hub-url", hub.URL, "alpine")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("search:\n%s", r.stdout)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "alpine ") || !strings.Contains(lines[0], "[official]") ||
+		!strings.Contains(lines[0], "11.2k★") || !strings.Contains(lines[0], "9.9B↓") || !strings.HasPrefix(lines[2], "alpine/git ") ||
+		!strings.HasPrefix(lines[4], "someone/alpine-tools") {
+		t.Errorf("search output (both pages, aligned):\n%s", r.stdout)
+	}
+	// Aligned: the counts start in the same column.
+	if strings.Index(lines[0], "★")-strings.Index(lines[2], "★") != 0 {
+		t.Errorf("columns not aligned:\n%s", r.stdout)
+	}
+	// A narrow terminal: descriptions are cut to fit.
+	r = runCLIEnv(t, []string{"COLUMNS=40"}, "search", "--hub-url", hub.URL, "alpine")
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if n := len([]rune(l)); strings.HasPrefix(l, "  ") && n > 40 {
+			t.Errorf("line of %d runes on a 40-column terminal: %q", n, l)
+		}
+	}
+	r = runCLI(t, "", "search", "--hub-url", hub.URL, "--limit", "2", "--json", "alpine")
+	var repos []struct {
+		Name     string `json:"repo_name"`
+		Official bool   `json:"is_official"`
+		Stars    int    `json:"star_count"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &repos); err != nil || len(repos) != 2 || repos[0].Name != "alpine" || !repos[0].Official || repos[0].Stars != 11234 {
+		t.Errorf("--json --limit 2: %v %s", err, r.stdout)
+	}
+	if r := runCLI(t, "", "search", "--hub-url", hub.URL, "nothing"); r.code != 0 || !strings.Contains(r.stdout, "No image matches") {
+		t.Errorf("no results: %d %q", r.code, r.stdout)
+	}
+	oneErrorLine(t, runCLI(t, "", "search", "--hub-url", "http://127.0.0.1:1", "alpine"), 1, "--hub-url")
+	oneErrorLine(t, runCLI(t, "", "search"), 2, "TERM")
+}
+
+func TestHubTags(t *testing.T) {
+	hub := fakeHub(t)
+	r := runCLI(t, "", "tags", "--hub-url", hub.URL, "alpine")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("tags:\n%s", r.stdout)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	// Only tags with an image for this machine, newest first, with the
+	// size of this machine's image.
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "3.20 ") || !strings.HasPrefix(lines[1], "3.19 ") ||
+		!strings.Contains(lines[0], "3.7 MB") || !strings.Contains(lines[1], "3.3 MB") {
+		t.Errorf("tags for the host platform:\n%s", r.stdout)
+	}
+	r = runCLI(t, "", "tags", "--hub-url", hub.URL, "--all-platforms", "--json", "alpine")
+	var doc struct {
+		Tags []struct {
+			Tag       string   `json:"tag"`
+			Platforms []string `json:"platforms"`
+		} `json:"tags"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Tags) != 3 || doc.Tags[0].Tag != "3.20" || doc.Tags[1].Tag != "s390x-only" {
+		t.Errorf("--all-platforms --json: %v\n%s", err, r.stdout)
+	}
+	r = runCLI(t, "", "tags", "--hub-url", hub.URL, "--platform", "linux/s390x", "alpine")
+	if !strings.Contains(r.stdout, "s390x-only") || strings.Contains(r.stdout, "3.20") {
+		t.Errorf("--platform linux/s390x:\n%s", r.stdout)
+	}
+}
+
+// tags/list against the real registry, which pages its answer (two
+// pages of 100: the test counts them).
+func TestRegistryTags(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	var pages atomic.Int32
+	counter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/tags/list") {
+			pages.Add(1)
+		}
+		proxy := &http.Client{}
+		req, _ := http.NewRequest(r.Method, "http://"+reg.Host+r.URL.RequestURI(), nil)
+		req.Header = r.Header.Clone()
+		resp, err := proxy.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	defer counter.Close()
+	im := smallImage()
+	push(t, reg.Host, "demo/many", im)
+	p := testimage.Pusher{Host: reg.Host, Username: "admin", Password: "adminpw"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 130 {
+		if err := p.PushRaw(ctx, "demo/many", fmt.Sprintf("v%03d", i), im.Manifest.MediaType, im.Raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCLI(t, "", "tags", "--json", counter.Listener.Addr().String()+"/demo/many")
+	var doc struct{ Tags []string }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Tags) != 131 {
+		t.Fatalf("tags: %d tags, %v; stderr %s", len(doc.Tags), err, r.stderr)
+	}
+	if n := pages.Load(); n != 2 {
+		t.Errorf("%d tags/list requests, want 2 pages", n)
+	}
+	if doc.Tags[0] != "latest" || doc.Tags[130] != "v129" {
+		t.Errorf("tags %v … %v", doc.Tags[:3], doc.Tags[128:])
+	}
+	oneErrorLine(t, runCLI(t, "", "tags", reg.Host+"/demo/none"), 1, "demo/none")
+}
+
+func TestInspect(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	p := testimage.Pusher{Host: reg.Host}
+	mk := func(arch, variant string) *testimage.Image {
+		return testimage.Build(testimage.Spec{
+			Platform: ocispec.Platform{OS: "linux", Architecture: arch, Variant: variant},
+			Config: ocispec.ImageConfig{Entrypoint: []string{"/bin/app"}, Cmd: []string{"--serve", "a b"}, Env: []string{"PATH=/bin"},
+				WorkingDir: "/srv", User: "app", Labels: map[string]string{"org.opencontainers.image.title": "demo"}},
+			Layers: []testimage.Layer{{Tar: testimage.Tar(testimage.File("a", "a")), Compression: testimage.Gzip},
+				{Tar: testimage.Tar(testimage.File("b", "b")), Compression: testimage.Zstd}},
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := p.PushIndex(ctx, "demo/multi", "1.0", false, mk("amd64", ""), mk("arm64", "v8")); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "", "inspect", "--json", "--platform", "linux/arm64", reg.Host+"/demo/multi:1.0")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("%v: %s %s", err, r.stdout, r.stderr)
+	}
+	if doc["platform"] != "linux/arm64/v8" || len(doc["layers"].([]any)) != 2 || doc["working_dir"] != "/srv" || doc["user"] != "app" ||
+		fmt.Sprint(doc["platforms"]) != "[linux/amd64 linux/arm64/v8]" || fmt.Sprint(doc["default_command"]) != "[/bin/app --serve a b]" {
+		t.Errorf("inspect --json: %s", r.stdout)
+	}
+	r = runCLI(t, "", "inspect", reg.Host+"/demo/multi:1.0", "--platform", "linux/amd64")
+	t.Logf("inspect:\n%s", r.stdout)
+	for _, want := range []string{"Platform:   linux/amd64", "Platforms:  linux/amd64, linux/arm64/v8", "2 layers", "gzip", "zstd",
+		"Entrypoint: /bin/app", "Cmd:        --serve 'a b'", "org.opencontainers.image.title=demo", "Pull it:    rootfs-pull "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	oneErrorLine(t, runCLI(t, "", "inspect", "--platform", "linux/s390x", reg.Host+"/demo/multi:1.0"), 1, "linux/s390x", "linux/arm64/v8")
+}
+
+// save writes a docker load archive that an independent reader (Debian's
+// skopeo) accepts, and the rootfs unpacked from it (by umoci, from skopeo's
+// OCI copy) equals the one rootfs-pull makes.
+func TestSave(t *testing.T) {
+	for _, tool := range []string{"skopeo", "umoci"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: run scripts/setup.sh", tool)
+		}
+	}
+	reg := startRegistry(t, testregistry.Options{})
+	im := testimage.Build(testimage.Spec{
+		Config: ocispec.ImageConfig{Cmd: []string{"/bin/sh"}},
+		Layers: []testimage.Layer{
+			{Tar: testimage.Tar(testimage.Dir("etc/"), testimage.File("etc/a", "a"), testimage.File("etc/gone", "x"), testimage.Symlink("lnk", "etc/a")), Compression: testimage.Gzip},
+			{Tar: testimage.Tar(testimage.File("etc/.wh.gone", ""), testimage.Exec("bin", "#!/bin/sh\n")), Compression: testimage.Zstd},
+		},
+	})
+	push(t, reg.Host, "demo/save", im)
+	image := reg.Host + "/demo/save"
+	dir := t.TempDir()
+	for _, name := range []string{"img.tar", "img.tar.gz"} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(dir, name)
+			r := runCLI(t, "", "save", image, file)
+			if r.code != 0 || !strings.Contains(r.stdout, "docker load -i") {
+				t.Fatalf("save: exit %d: %s %s", r.code, r.stdout, r.stderr)
+			}
+			archive := file
+			if strings.HasSuffix(name, ".gz") { // skopeo reads plain tars: gunzip a copy
+				archive = filepath.Join(dir, "unzipped.tar")
+				if out, err := exec.Command("sh", "-c", "gzip -dc "+file+" > "+archive).CombinedOutput(); err != nil {
+					t.Fatalf("gunzip: %v %s", err, out)
+				}
+			}
+			out, err := exec.Command("skopeo", "inspect", "docker-archive:"+archive).CombinedOutput()
+			if err != nil {
+				t.Fatalf("skopeo inspect: %v\n%s", err, out)
+			}
+			var info struct {
+				Layers []string
+			}
+			json.Unmarshal(out, &info)
+			if len(info.Layers) != 2 {
+				t.Errorf("skopeo sees %d layers: %s", len(info.Layers), out)
+			}
+			oci := filepath.Join(dir, "oci-"+name)
+			if out, err := exec.Command("skopeo", "copy", "docker-archive:"+archive, "oci:"+oci+":x").CombinedOutput(); err != nil {
+				t.Fatalf("skopeo copy: %v\n%s", err, out)
+			}
+			bundle := filepath.Join(dir, "bundle-"+name)
+			args := []string{"unpack", "--image", oci + ":x", bundle}
+			if os.Geteuid() != 0 {
+				args = append([]string{"--rootless"}, args...)
+			}
+			if out, err := exec.Command("umoci", args...).CombinedOutput(); err != nil {
+				t.Fatalf("umoci unpack: %v\n%s", err, out)
+			}
+			pulled := filepath.Join(dir, "pulled-"+name)
+			if r := runCLI(t, "", "--launcher", "-", image, pulled); r.code != 0 {
+				t.Fatalf("pull: %s", r.stderr)
+			}
+			got, want := contentTree(t, filepath.Join(bundle, "rootfs")), contentTree(t, pulled)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("rootfs from the saved archive differs from the pulled one:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+	// An interrupted or failed save leaves no file under the name.
+	bad := filepath.Join(dir, "absent.tar")
+	oneErrorLine(t, runCLI(t, "", "save", reg.Host+"/demo/absent", bad), 1, "demo/absent")
+	if _, err := os.Stat(bad); err == nil {
+		t.Errorf("a failed save left %s", bad)
+	}
+}
+
+// contentTree maps the image's own files to type, mode and content hash
+// (what the runtime adds — resolv.conf, hosts, mount points — left out).
+func contentTree(t *testing.T, root string) map[string]string {
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch rel {
+		case ".", ".rootfs-pull", "proc", "sys", "dev", "tmp", "etc/resolv.conf", "etc/hosts":
+			if d.IsDir() && rel != "." && rel != "etc" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		fi, _ := d.Info()
+		desc := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
+		} else if fi.Mode()&fs.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			desc += " -> " + l
+		}
+		out[rel] = desc
+		return nil
+	})
+	return out
+}
+
+func runCLIEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := command(t, ctx, "", args...)
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	}
+	return r
+}
