@@ -32,7 +32,7 @@ const (
 
 // startPrefetch starts prefetching the layers of im not yet applied, after
 // the first of them (which the applier streams at once).
-func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, applied func(int) bool, jobs int) *prefetcher {
+func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, applied func(int) bool, jobs int, progress func(Event)) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	n := len(im.Manifest.Layers)
 	p := &prefetcher{cancel: cancel, state: make([]int, n), done: make([]chan struct{}, n)}
@@ -78,7 +78,7 @@ func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, 
 			go func(i int) {
 				defer p.wg.Done()
 				defer func() { <-sem }()
-				fetch(ctx, c, im, i)
+				fetch(ctx, c, im, i, progress)
 				p.mu.Lock()
 				p.state[i] = finished
 				close(p.done[i])
@@ -90,14 +90,18 @@ func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, 
 }
 
 // fetch reads layer i to its end through the client, which verifies it
-// and keeps it in the cache. Errors are the applier's to meet again.
-func fetch(ctx context.Context, c *registry.Client, im *registry.Image, i int) {
-	rc, err := c.Blob(ctx, im.Ref, im.Manifest.Layers[i])
+// and keeps it in the cache, reporting the bytes as they come. Errors are
+// the applier's to meet again.
+func fetch(ctx context.Context, c *registry.Client, im *registry.Image, i int, progress func(Event)) {
+	desc := im.Manifest.Layers[i]
+	rc, err := c.Blob(ctx, im.Ref, desc)
 	if err != nil {
 		return
 	}
-	io.Copy(io.Discard, rc)
-	rc.Close()
+	defer rc.Close()
+	counted := &countingReader{r: rc, progress: progress,
+		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
+	io.Copy(io.Discard, counted)
 }
 
 // claim is called before layer i is applied: it waits for a running

@@ -63,9 +63,9 @@ type Event struct {
 
 // Event kinds.
 const (
-	EventResolved    = "resolved"      // the image is known; Count layers
+	EventResolved    = "resolved"      // the image is known: Count layers, Size bytes in all
 	EventLayerStart  = "layer-start"   // a layer starts downloading and applying
-	EventLayerBytes  = "layer-bytes"   // Done bytes of the layer read
+	EventLayerBytes  = "layer-bytes"   // Done bytes of the layer downloaded (maybe ahead, before its layer-start)
 	EventLayerDone   = "layer-done"    // the layer is applied and verified
 	EventLayerCached = "layer-applied" // the layer was applied by an earlier run
 )
@@ -189,12 +189,12 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	if err := state.Save(o.Dir); err != nil {
 		return nil, err
 	}
-	emit(o.Progress, Event{Kind: EventResolved, Count: len(state.Layers)})
+	emit(o.Progress, Event{Kind: EventResolved, Count: len(state.Layers), Size: im.Size()})
 	jobs := o.Jobs
 	if jobs == 0 {
 		jobs = DefaultJobs
 	}
-	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs)
+	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
 	for i, desc := range im.Manifest.Layers {
 		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}

@@ -364,7 +364,7 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		return err
 	}
 	res, err := pull.Pull(c.Context, client, opts)
-	out.endProgress()
+	out.endProgress(err == nil)
 	if err != nil {
 		msg := pull.Explain(err, opts)
 		out.failure(msg)

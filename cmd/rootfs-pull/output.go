@@ -25,15 +25,16 @@ type printer struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	quiet, json bool
-	tty         bool
-	live        bool // a \r line is showing
+	bars        *bars // on a terminal; nil otherwise
 }
 
 func newPrinter(stdout, stderr io.Writer, quiet, asJSON bool) *printer {
 	p := &printer{stdout: stdout, stderr: stderr, quiet: quiet, json: asJSON}
-	if f, ok := stderr.(*os.File); ok {
+	if f, ok := stderr.(*os.File); ok && !quiet && !asJSON {
 		_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-		p.tty = err == nil && os.Getenv("TERM") != "dumb"
+		if err == nil && os.Getenv("TERM") != "dumb" {
+			p.bars = newBars(stderr)
+		}
 	}
 	return p
 }
@@ -44,20 +45,15 @@ func (p *printer) progress(e pull.Event) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.bars != nil {
+		p.bars.event(e)
+		return
+	}
 	short := shortDigest(string(e.Digest))
 	switch e.Kind {
-	case pull.EventResolved:
 	case pull.EventLayerStart:
-		if !p.tty {
-			fmt.Fprintf(p.stderr, "layer %d/%d %s: pulling %s\n", e.Index, e.Count, short, humanBytes(e.Size))
-		}
-	case pull.EventLayerBytes:
-		if p.tty {
-			fmt.Fprintf(p.stderr, "\r\033[Klayer %d/%d %s: %s / %s", e.Index, e.Count, short, humanBytes(e.Done), humanBytes(e.Size))
-			p.live = true
-		}
+		fmt.Fprintf(p.stderr, "layer %d/%d %s: pulling %s\n", e.Index, e.Count, short, humanBytes(e.Size))
 	case pull.EventLayerDone:
-		p.clearLive()
 		fmt.Fprintf(p.stderr, "layer %d/%d %s: applied (%s)\n", e.Index, e.Count, short, humanBytes(e.Size))
 	case pull.EventLayerCached:
 		fmt.Fprintf(p.stderr, "layer %d/%d %s: already applied\n", e.Index, e.Count, short)
@@ -71,21 +67,21 @@ func (p *printer) retry(e registry.RetryEvent) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clearLive()
-	fmt.Fprintf(p.stderr, "retrying in %s (try %d): %s\n", e.Wait.Round(100*time.Millisecond), e.Attempt, e.Reason)
-}
-
-func (p *printer) clearLive() {
-	if p.live {
-		fmt.Fprint(p.stderr, "\r\033[K")
-		p.live = false
+	line := fmt.Sprintf("retrying in %s (try %d): %s\n", e.Wait.Round(100*time.Millisecond), e.Attempt, e.Reason)
+	if p.bars != nil {
+		p.bars.write(line)
+		return
 	}
+	fmt.Fprint(p.stderr, line)
 }
 
-func (p *printer) endProgress() {
+// endProgress finishes the display: bars completed (ok) or dropped.
+func (p *printer) endProgress(ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clearLive()
+	if p.bars != nil {
+		p.bars.end(ok)
+	}
 }
 
 // failure prints nothing on stderr itself (run does, once); with --json

@@ -31,6 +31,7 @@ type Proxy struct {
 	IgnoreRange   atomic.Bool  // forward without Range: the answer is a full 200
 	Down          atomic.Bool  // every request fails (connection dropped)
 	BlobDelay     atomic.Int64 // nanoseconds each blob body waits before it is sent (a slow link)
+	Rate          atomic.Int64 // bytes per second blob bodies are sent at (0: as fast as they come)
 
 	// What it saw.
 	Manifests atomic.Int64 // manifest GETs
@@ -46,6 +47,24 @@ func New(target string) *Proxy {
 	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
 	p.Host = p.Listener.Addr().String()
 	return p
+}
+
+// copyBody sends a blob body, at Rate if set.
+func (p *Proxy) copyBody(w http.ResponseWriter, r io.Reader) {
+	rate := p.Rate.Load()
+	if rate <= 0 {
+		io.Copy(w, r)
+		return
+	}
+	chunk := max(rate/20, 1)
+	for {
+		n, err := io.CopyN(w, r, chunk)
+		w.(http.Flusher).Flush()
+		if err != nil || n < chunk {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func take(n *atomic.Int32) bool {
@@ -131,7 +150,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	cut := resp.ContentLength > limit && take(&p.Cuts)
 	stall := !cut && resp.ContentLength > limit && take(&p.Stalls)
 	if !cut && !stall {
-		io.Copy(w, resp.Body)
+		p.copyBody(w, resp.Body)
 		return
 	}
 	io.CopyN(w, resp.Body, limit)
