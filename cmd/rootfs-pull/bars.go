@@ -14,10 +14,10 @@ import (
 // bars draws the progress on a terminal: one live bar per layer (bytes,
 // speed, ETA; "applied" when done) and an overall one.
 type bars struct {
-	w      io.Writer
-	p      *mpb.Progress // made when the image is known
-	total  *mpb.Bar
-	layers map[int]*mpb.Bar
+	w       io.Writer
+	p       *mpb.Progress // made when the image is known
+	total   *mpb.Bar
+	layers  map[int]*mpb.Bar
 	last    map[int]time.Time
 	seen    map[int]int64 // bytes of each layer counted in fetched
 	fetched int64         // bytes downloaded in all
