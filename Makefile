@@ -7,9 +7,12 @@
 GO      ?= go
 BIN     := bin/rootfs-pull
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Release targets: what Termux (arm64, arm/v7), rooted phones, SBCs and PCs run.
+RELEASE_TARGETS := linux/arm64 linux/arm/v7 linux/arm/v6 linux/amd64 linux/386 linux/riscv64 android/arm64
 
-.PHONY: all build setup lint test demo bench clean
+.PHONY: all build setup lint test demo bench release clean
 
 all: build
 
@@ -40,6 +43,14 @@ bench: setup build
 	BENCH=1 sh scripts/setup.sh
 	$(GO) build -o bin/bench ./scripts/bench
 	bin/bench -bin $(BIN) -rounds $(or $(ROUNDS),5)
+
+# Static, stripped, reproducible binaries for every release target, and
+# their SHA256SUMS, in dist/.
+release:
+	rm -rf dist
+	for t in $(RELEASE_TARGETS); do VERSION=$(VERSION) COMMIT=$(COMMIT) sh scripts/build.sh $$t dist || exit 1; done
+	cd dist && sha256sum rootfs-pull-* > SHA256SUMS
+	@cat dist/SHA256SUMS
 
 clean:
 	rm -rf bin dist

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime"
 	"sort"
 	"strings"
@@ -108,7 +109,7 @@ func HostPlatform() Platform {
 func armVariant(cpuinfo string) string {
 	f, err := os.Open(cpuinfo)
 	if err != nil {
-		return "v7"
+		return builtARM()
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -126,6 +127,20 @@ func armVariant(cpuinfo string) string {
 			return "v6"
 		case strings.HasPrefix(v, "5"):
 			return "v5"
+		}
+	}
+	return builtARM()
+}
+
+// builtARM is the variant this binary was built for (GOARM), the best
+// guess when /proc/cpuinfo does not say (as under some emulators): a
+// binary that runs here at least runs that.
+func builtARM() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOARM" && s.Value != "" {
+				return "v" + strings.SplitN(s.Value, ",", 2)[0]
+			}
 		}
 	}
 	return "v7"

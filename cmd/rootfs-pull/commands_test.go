@@ -344,3 +344,54 @@ func runCLIEnv(t *testing.T, env []string, args ...string) result {
 	}
 	return r
 }
+
+// rm removes a rootfs, read-only directories and all, with its launcher;
+// it refuses what rootfs-pull did not make and a rootfs with mounts.
+func TestRm(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	ro := testimage.Dir("ro/")
+	ro.Mode = 0555
+	push(t, reg.Host, "demo/rm", testimage.Build(testimage.Spec{Layers: []testimage.Layer{
+		{Tar: testimage.Tar(ro, testimage.File("ro/file", "x")), Compression: testimage.Gzip},
+	}}))
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "rm")
+	if r := runCLI(t, "", reg.Host+"/demo/rm", dir); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	script := filepath.Join(parent, "start-rm.sh")
+	if _, err := os.Stat(script); err != nil {
+		t.Fatal(err)
+	}
+
+	if os.Geteuid() == 0 {
+		// A bind mount inside (as a chroot container has): refused, and
+		// the host's directory behind it untouched.
+		host := t.TempDir()
+		os.WriteFile(filepath.Join(host, "precious"), []byte("host"), 0644)
+		if out, err := exec.Command("mount", "--bind", host, filepath.Join(dir, "ro")).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v %s", err, out)
+		}
+		oneErrorLine(t, runCLI(t, "", "rm", dir), 1, "mount", "ruri -U")
+		exec.Command("umount", filepath.Join(dir, "ro")).Run()
+		if b, _ := os.ReadFile(filepath.Join(host, "precious")); string(b) != "host" {
+			t.Fatal("rm reached through a mount")
+		}
+	}
+
+	r := runCLI(t, "", "rm", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "Removed") {
+		t.Fatalf("rm: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range []string{dir, script} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s survived rm", p)
+		}
+	}
+	mine := t.TempDir()
+	os.WriteFile(filepath.Join(mine, "f"), nil, 0644)
+	oneErrorLine(t, runCLI(t, "", "rm", mine), 1, "not removing it")
+	if _, err := os.Stat(filepath.Join(mine, "f")); err != nil {
+		t.Error("rm touched a directory rootfs-pull did not make")
+	}
+}

@@ -32,8 +32,12 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
-// version is stamped by the release build (-ldflags -X main.version=…).
-var version = "dev"
+// version and commit are stamped by the build (-ldflags -X main.version=…
+// -X main.commit=…; see scripts/build.sh).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 // Exit statuses.
 const (
@@ -300,7 +304,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Name:      "rootfs-pull",
 		Usage:     "turn any Docker/OCI image into a ready-to-run root filesystem, without Docker",
 		UsageText: "rootfs-pull [options] IMAGE DIR\n   rootfs-pull command [options] [arguments...]",
-		Version:   version,
+		Version:   fmt.Sprintf("%s (commit %s, %s, %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH),
 		Description: `Examples:
    rootfs-pull ubuntu ./ubuntu
    rootfs-pull --platform linux/arm/v7 debian:bookworm ./debian
@@ -308,7 +312,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted.`,
 		Flags:                pullFlags(),
-		Commands:             append([]*cli.Command{pullCmd, startCmd, cacheCmd}, otherCommands(stdin, stdout, stderr)...),
+		Commands:             append([]*cli.Command{pullCmd, startCmd, cacheCmd, rmCommand(stdout)}, otherCommands(stdin, stdout, stderr)...),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
