@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 
