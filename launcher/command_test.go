@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -96,5 +97,33 @@ func mkReady(t *testing.T, dir string) {
 	}
 	if out, err := exec.Command("sh", "-c", `printf '{"status": "ready"}' > "$1/.rootfs-pull/state.json"`, "sh", dir).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+// An image's config is not trusted: a newline in its platform or name
+// must not turn into a command in the launcher (it would run on the host,
+// outside any container).
+func TestScriptInjection(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	marker := dir + "/pwned"
+	evil := "v1\ntouch " + marker + " #"
+	cfg.Platform = "linux/arm64/" + evil
+	cfg.Image = "img\n" + "touch " + marker
+	cfg.Digest = "sha256:x\ntouch " + marker
+	cfg.Runtime = Proot
+	script := dir + "/start-fs.sh"
+	if err := Write(script, dir+"/fs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	mkReady(t, dir+"/fs")
+	for _, args := range [][]string{{"--help"}, {"true"}} {
+		exec.Command("env", append([]string{"ROOTFS_DRY_RUN=1", script}, args...)...).Run()
+	}
+	if out, err := exec.Command("sh", "-n", script).CombinedOutput(); err != nil {
+		t.Fatalf("sh -n: %v %s", err, out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a value from the image config ran as a command on the host")
 	}
 }

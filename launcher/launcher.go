@@ -294,3 +294,42 @@ func Write(path, dir string, cfg Config) error {
 	}
 	return nil
 }
+
+// IsFor reports whether script is a launcher rootfs-pull wrote for the
+// rootfs at dir (a real path): its rootfs line, read the way the script
+// reads it, names dir. A file the user put in its place, or the launcher
+// of a copy, is not.
+func IsFor(script, dir string) bool {
+	if script == "" {
+		return false
+	}
+	b, err := os.ReadFile(script)
+	if err != nil || len(b) > 1<<20 || !strings.Contains(string(b), "Written by rootfs-pull") {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, "rootfs=")
+		if !ok {
+			continue
+		}
+		var p string
+		if rel, ok := strings.CutPrefix(v, `"$here"/`); ok {
+			p = filepath.Join(filepath.Dir(script), unquote(rel))
+		} else {
+			p = unquote(v)
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return p == dir
+	}
+	return false
+}
+
+// unquote reads back one word written by Quote.
+func unquote(s string) string {
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
+	}
+	return s
+}

@@ -58,6 +58,18 @@ func shWords(argv []string) string {
 	return b.String()
 }
 
+// comment makes s safe inside a "# …" line: an image's config is not
+// trusted, and a newline in it would end the comment and start a command
+// on the host.
+func comment(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // Quote quotes s for a POSIX shell.
 func Quote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%") == "" {
@@ -76,22 +88,22 @@ func QuoteArgs(args []string) string {
 }
 
 var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncMap{
-	"q": Quote, "words": shWords, "rest": func(a []string) []string { return a[1:] },
+	"q": Quote, "c": comment, "words": shWords, "rest": func(a []string) []string { return a[1:] },
 }).Parse(`#!/bin/sh
-# {{.Name}}: start {{.Cfg.Image}} ({{.Cfg.Platform}}) the way docker run would.
+# {{c .Name}}: start {{c .Cfg.Image}} ({{c .Cfg.Platform}}) the way docker run would.
 #
-# Usage: {{.Name}} [-e NAME=VALUE]... [--entrypoint PROG] [--bind-storage] [--] [COMMAND [ARG]...]
+# Usage: {{c .Name}} [-e NAME=VALUE]... [--entrypoint PROG] [--bind-storage] [--] [COMMAND [ARG]...]
 #   COMMAND [ARG]...    replaces the image's Cmd, as docker run does
 #   -e NAME=VALUE       adds or overrides an environment variable
 #   --entrypoint PROG   replaces the image's Entrypoint (and drops its Cmd)
 #   --bind-storage      shows Android's shared storage (/sdcard) inside
 # Environment:
-#   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{.Cfg.Runtime}};
+#   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{c .Cfg.Runtime}};
 #                       auto: chroot, or ruri if installed, for root; proot otherwise)
 #   ROOTFS_BIND_STORAGE=1                   as --bind-storage
 #   ROOTFS_DRY_RUN=1                        print the command instead of running it
 #
-# Written by rootfs-pull for {{.Cfg.Image}}@{{.Cfg.Digest}}; it finds the
+# Written by rootfs-pull for {{c .Cfg.Image}}@{{c .Cfg.Digest}}; it finds the
 # rootfs beside itself (move the two together) and needs nothing but sh and
 # the runtime. rootfs-pull replaces it when it updates the rootfs.
 set -eu
@@ -192,7 +204,7 @@ q {{q .}}
 {{- end}}
 env_words="$words$extra_env"
 
-runtime=${ROOTFS_RUNTIME:-{{.Cfg.Runtime}}}
+runtime=${ROOTFS_RUNTIME:-{{q .Cfg.Runtime}}}
 if [ "$runtime" = auto ]; then
 	if [ "$(id -u)" = 0 ]; then
 		if command -v ruri >/dev/null 2>&1; then runtime=ruri; else runtime=chroot; fi

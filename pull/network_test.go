@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // fastRetry keeps fault tests quick while still exercising every path.
@@ -438,5 +440,60 @@ func TestPullPrefetch(t *testing.T) {
 				t.Errorf("at most %d blob downloads at once, want %d", got, tt.maxFlight)
 			}
 		})
+	}
+}
+
+// A server that ignores Range on a slow link: skipping the bytes already
+// read takes longer than the stall timeout, and is progress, not a stall.
+func TestPullSlowSkip(t *testing.T) {
+	p, image, want := faultSetup(t)
+	p.IgnoreRange.Store(true)
+	p.CutAfter.Store(2 << 20)
+	p.Cuts.Store(1)
+	p.Rate.Store(4 << 20) // the 2 MiB skip takes about 0.5 s
+	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 300 * time.Millisecond})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: image, Dir: dir}); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	sameTree(t, treeSum(t, dir), want)
+}
+
+// A rootfs with something mounted inside (ruri's mounts, a running chroot
+// container) is never updated, resumed or forced over: the swap and the
+// whiteouts would reach through the mount into the host's files.
+func TestPullRefusesMounts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("bind mounts need root; CI runs the tests as root")
+	}
+	reg := startRegistry(t, testregistry.Options{})
+	v1 := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Tar: testimage.Tar(testimage.Dir("sdcard/"), testimage.File("v", "1")), Compression: testimage.Gzip}}})
+	v2 := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Tar: testimage.Tar(testimage.File("v", "2")), Compression: testimage.Gzip}}})
+	push(t, reg, "test/m", "latest", v1)
+	c := newClient(t, registry.Options{})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: reg.Host + "/test/m", Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "photo"), []byte("keep"), 0644)
+	if out, err := exec.Command("mount", "--bind", host, filepath.Join(dir, "sdcard")).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v %s", err, out)
+	}
+	defer exec.Command("umount", filepath.Join(dir, "sdcard")).Run()
+	push(t, reg, "test/m", "latest", v2)
+	for _, o := range []pull.Options{{Update: true}, {Force: true}} {
+		o.Image, o.Dir = reg.Host+"/test/m", dir
+		_, err := pull.Pull(ctx(t), c, o)
+		var me *rootfs.ErrMounted
+		if !errors.As(err, &me) {
+			t.Errorf("%+v: err = %v, want ErrMounted", o, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(host, "photo")); string(b) != "keep" {
+		t.Fatal("the host's files behind the mount were touched")
+	}
+	if readFile(t, filepath.Join(dir, "v")) != "1" {
+		t.Error("the rootfs changed")
 	}
 }

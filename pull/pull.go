@@ -140,19 +140,19 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := rootfs.Lock(o.Dir)
+	if err != nil {
+		return nil, err // another run holds it: its directory now, not ours to remove
+	}
+	defer unlock()
 	applied := false
 	defer func() {
 		// A directory this run made and filled with nothing but its own
-		// bookkeeping goes away again when the run fails.
+		// bookkeeping goes away again when the run fails (still locked).
 		if created && !applied && err != nil {
 			os.RemoveAll(o.Dir)
 		}
 	}()
-	unlock, err := rootfs.Lock(o.Dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	state, err := checkDir(o.Dir, o.Force) // again, under the lock
 	if err != nil {
 		return nil, err
@@ -180,6 +180,13 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 			return nil, &OtherImageError{Dir: o.Dir, Have: state.Reference + "@" + state.Digest, Want: named}
 		case state.Digest != im.Digest.String():
 			state = nil // --force: start this image's record afresh
+		}
+	}
+	// Resuming or forcing into a tree with mounts inside (ruri's, a running
+	// chroot) would let whiteouts reach through them.
+	if state != nil || o.Force {
+		if err := rootfs.CheckNoMounts(o.Dir); err != nil {
+			return nil, err
 		}
 	}
 	state = newState(o.Image, im, state)

@@ -2,12 +2,12 @@ package pull
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
@@ -18,10 +18,13 @@ import (
 // command again resumes the new one where it stopped.
 func update(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (*Result, error) {
 	dir := filepath.Clean(o.Dir)
+	if err := rootfs.CheckNoMounts(dir); err != nil {
+		return nil, err // swapping and removing it would reach through them
+	}
 	staging := siblingName(dir, "update")
 	if st, err := rootfs.LoadState(staging); err == nil && st.Digest != im.Digest.String() {
 		// A newer tag moved again since an earlier interrupted update.
-		if err := RemoveTree(staging); err != nil {
+		if err := rootfs.RemoveTree(staging); err != nil {
 			return nil, fmt.Errorf("clear the unfinished update in %s: %w", staging, err)
 		}
 	}
@@ -31,20 +34,26 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 	if err != nil {
 		return nil, &UpdateFailedError{Dir: o.Dir, Err: err}
 	}
-	old := siblingName(dir, "old")
-	if err := RemoveTree(old); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", old, err)
-	}
-	if err := os.Rename(dir, old); err != nil {
-		return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
-	}
-	if err := os.Rename(staging, dir); err != nil {
-		if rerr := os.Rename(old, dir); rerr != nil {
-			return nil, fmt.Errorf("update of %s: %w; the old rootfs is in %s", dir, err, old)
+	// One atomic exchange where the filesystem has it: at every moment
+	// dir is a complete rootfs, the old or the new.
+	if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err == nil {
+		rootfs.RemoveTree(staging) // now the old one; a leftover is only disk space
+	} else {
+		old := siblingName(dir, "old")
+		if err := rootfs.RemoveTree(old); err != nil {
+			return nil, fmt.Errorf("remove %s: %w", old, err)
 		}
-		return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
+		if err := os.Rename(dir, old); err != nil {
+			return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
+		}
+		if err := os.Rename(staging, dir); err != nil {
+			if rerr := os.Rename(old, dir); rerr != nil {
+				return nil, fmt.Errorf("update of %s: %w; the old rootfs is in %s", dir, err, old)
+			}
+			return nil, fmt.Errorf("update of %s (left as it was): %w", dir, err)
+		}
+		rootfs.RemoveTree(old)
 	}
-	RemoveTree(old) // the new one is in place; a leftover is only disk space
 	res.Dir = o.Dir
 	res.Resumed = 0
 	state, err := rootfs.LoadState(dir)
@@ -74,19 +83,4 @@ func (e *UpdateFailedError) Unwrap() error { return e.Err }
 // siblingName is a hidden directory beside dir for its work.
 func siblingName(dir, what string) string {
 	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".rootfs-pull-"+what)
-}
-
-// RemoveTree removes a rootfs, read-only directories and all (a normal
-// user cannot otherwise delete what a 0555 directory holds).
-func RemoveTree(dir string) error {
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0700)
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
 }

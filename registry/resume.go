@@ -70,7 +70,9 @@ func (r *resumable) accept(resp *http.Response) error {
 			return &VerifyError{What: "blob", Size: r.size, Got: resp.ContentLength}
 		}
 		if r.off > 0 {
-			if _, err := io.CopyN(io.Discard, resp.Body, r.off); err != nil {
+			// Skipping is progress too: the stall watchdog must not cut a
+			// long skip on a slow link.
+			if _, err := io.CopyN(io.Discard, progressReader{resp.Body, r.kick}, r.off); err != nil {
 				return fmt.Errorf("skipping the %d bytes already read: %w", r.off, err)
 			}
 		}
@@ -83,6 +85,27 @@ func (r *resumable) accept(resp *http.Response) error {
 		return fmt.Errorf("resume at byte %d: %s", r.off, resp.Status)
 	}
 	return nil
+}
+
+// kick tells the stall watchdog bytes arrived.
+func (r *resumable) kick() {
+	if r.watchdog != nil {
+		r.watchdog.Reset(r.stall)
+	}
+}
+
+// progressReader calls kick after every read that returned bytes.
+type progressReader struct {
+	r    io.Reader
+	kick func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.kick()
+	}
+	return n, err
 }
 
 func (r *resumable) stop(cancel context.CancelFunc) {
@@ -109,9 +132,7 @@ func (r *resumable) Read(p []byte) (int, error) {
 		r.off += int64(n)
 		if n > 0 {
 			r.failures = 0
-			if r.watchdog != nil {
-				r.watchdog.Reset(r.stall)
-			}
+			r.kick()
 		}
 		if err == nil || err == io.EOF && (r.size < 0 || r.off >= r.size) {
 			return n, err

@@ -373,6 +373,10 @@ func TestRm(t *testing.T) {
 			t.Fatalf("mount: %v %s", err, out)
 		}
 		oneErrorLine(t, runCLI(t, "", "rm", dir), 1, "mount", "ruri -U")
+		// The same rootfs reached through a symlink: the mount is still seen.
+		link := filepath.Join(t.TempDir(), "link")
+		os.Symlink(parent, link)
+		oneErrorLine(t, runCLI(t, "", "rm", filepath.Join(link, "rm")), 1, "mount")
 		exec.Command("umount", filepath.Join(dir, "ro")).Run()
 		if b, _ := os.ReadFile(filepath.Join(host, "precious")); string(b) != "host" {
 			t.Fatal("rm reached through a mount")
