@@ -497,3 +497,38 @@ func TestPullRefusesMounts(t *testing.T) {
 		t.Error("the rootfs changed")
 	}
 }
+
+// Bytes that failed verification may already be applied (files, and
+// whiteouts that removed lower files): the tree is emptied and rebuilt,
+// never patched. Here a cache entry is replaced by a same-sized layer that
+// plants a file and whites out one of the first layer's.
+func TestPullTaintedLayer(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	l1 := testimage.Tar(testimage.Dir("bin/"), testimage.File("bin/sh", "shell"))
+	l2 := testimage.Tar(testimage.File("etc/motd", strings.Repeat("m", 4000)))
+	im := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Tar: l1, Compression: testimage.None}, {Tar: l2, Compression: testimage.None}}})
+	push(t, reg, "test/taint", "v1", im)
+	bc, _ := cache.Open(t.TempDir())
+	image := reg.Host + "/test/taint:v1"
+	if _, err := pull.Pull(ctx(t), newClient(t, registry.Options{Cache: bc}), pull.Options{Image: image, Dir: filepath.Join(t.TempDir(), "a")}); err != nil {
+		t.Fatal(err)
+	}
+	evil := testimage.Tar(testimage.File("junk", "planted"), testimage.File("bin/.wh.sh", ""), testimage.File("pad", ""))
+	evil = append(evil, make([]byte, len(l2)-len(evil))...) // same size: the cache serves it
+	if len(evil) != len(l2) {
+		t.Fatalf("evil layer %d bytes, want %d", len(evil), len(l2))
+	}
+	d := im.Manifest.Layers[1].Digest
+	os.WriteFile(filepath.Join(bc.Dir(), "blobs", "sha256", d.Encoded()), evil, 0644)
+
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := pull.Pull(ctx(t), newClient(t, registry.Options{Cache: bc}), pull.Options{Image: image, Dir: dir}); err != nil {
+		t.Fatalf("pull over a damaged cache entry: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "junk")); err == nil {
+		t.Error("a file from the bytes that failed verification is in the rootfs")
+	}
+	if readFile(t, filepath.Join(dir, "bin/sh")) != "shell" {
+		t.Error("a whiteout from the bytes that failed verification removed a file")
+	}
+}

@@ -189,6 +189,13 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 			return nil, err
 		}
 	}
+	if state != nil && state.Tainted {
+		// Known-bad bytes were applied by an earlier run: start over.
+		if err := rootfs.Clear(o.Dir); err != nil {
+			return nil, fmt.Errorf("empty %s of a layer that failed verification: %w", o.Dir, err)
+		}
+		state = nil
+	}
 	state = newState(o.Image, im, state)
 	if err := rootfs.WriteStateFile(o.Dir, "config.json", im.RawConfig); err != nil {
 		return nil, err
@@ -201,40 +208,14 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	if jobs == 0 {
 		jobs = DefaultJobs
 	}
-	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
-	defer pf.stop()
-	for i, desc := range im.Manifest.Layers {
-		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
-		if state.Layers[i].Applied {
-			res.Resumed++
-			ev.Kind = EventLayerCached
-			emit(o.Progress, ev)
-			continue
-		}
-		ev.Kind = EventLayerStart
-		emit(o.Progress, ev)
-		applied = true // from here on, a re-run resumes: keep the directory
-		pf.claim(ctx, i)
-		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
-		var ve *registry.VerifyError
-		if errors.As(err, &ve) && ve.Cached {
-			// The cache held a damaged copy (now dropped): apply the layer
-			// again from the registry.
-			st, err = applyLayer(ctx, c, im, i, o.Dir, o.Progress)
-		}
-		state.Skipped.Add(st)
-		res.Stats.Add(st)
-		if err != nil {
-			// The layer stays marked unapplied: a re-run applies it again.
-			state.Save(o.Dir)
-			return nil, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
-		}
-		state.Layers[i].Applied = true
-		if err := state.Save(o.Dir); err != nil {
+	applied = true // from here on, a re-run resumes: keep the directory
+	retried := false
+	for again := true; again; {
+		var err error
+		if again, err = applyLayers(ctx, c, im, o, state, res, jobs, !retried); err != nil {
 			return nil, err
 		}
-		ev.Kind = EventLayerDone
-		emit(o.Progress, ev)
+		retried = retried || again
 	}
 	if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
 		return nil, err
@@ -249,6 +230,55 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// applyLayers applies the layers state does not mark applied, in order,
+// with later ones downloading ahead. A layer whose bytes fail verification
+// taints the tree (its entries cannot be undone one by one): the state
+// says so and marks every layer unapplied. When the bad copy came from the
+// cache (now dropped) and mayRestart, the tree is emptied and again is
+// true: the caller applies every layer once more.
+func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
+	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
+	defer pf.stop()
+	for i, desc := range im.Manifest.Layers {
+		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
+		if state.Layers[i].Applied {
+			res.Resumed++
+			ev.Kind = EventLayerCached
+			emit(o.Progress, ev)
+			continue
+		}
+		ev.Kind = EventLayerStart
+		emit(o.Progress, ev)
+		pf.claim(ctx, i)
+		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		state.Skipped.Add(st)
+		res.Stats.Add(st)
+		var ve *registry.VerifyError
+		if errors.As(err, &ve) {
+			for j := range state.Layers {
+				state.Layers[j].Applied = false
+			}
+			if ve.Cached && mayRestart && rootfs.Clear(o.Dir) == nil {
+				res.Resumed, res.Stats, state.Skipped = 0, rootfs.Stats{}, rootfs.Stats{}
+				return true, state.Save(o.Dir)
+			}
+			state.Tainted = true
+		}
+		if err != nil {
+			// The layer stays marked unapplied: a re-run applies it again.
+			state.Save(o.Dir)
+			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
+		}
+		state.Layers[i].Applied = true
+		if err := state.Save(o.Dir); err != nil {
+			return false, err
+		}
+		ev.Kind = EventLayerDone
+		emit(o.Progress, ev)
+	}
+	return false, nil
 }
 
 // writeLauncher writes (or replaces) the rootfs's start script and

@@ -300,18 +300,28 @@ func TestPullTamperedBlob(t *testing.T) {
 		t.Fatalf("err = %v, want a VerifyError for %s", err, layer.Digest)
 	}
 	assertNotReady(t, dir)
+	// Bytes of the tampered layer were applied before its digest was
+	// known: the tree is tainted, and no layer counts as applied.
 	st, _ := rootfs.LoadState(dir)
-	if st == nil || !st.Layers[0].Applied || st.Layers[1].Applied {
-		t.Fatalf("state = %+v, want layer 1 applied and layer 2 not", st)
+	if st == nil || !st.Tainted || st.Layers[0].Applied || st.Layers[1].Applied {
+		t.Fatalf("state = %+v, want tainted with no layer applied", st)
 	}
-	// The registry is repaired: the same command resumes and finishes.
+	// The registry is repaired: the same command empties the tree and
+	// applies every layer again.
 	os.WriteFile(reg.BlobPath(layer.Digest.String()), im.Blobs[layer.Digest], 0644)
+	os.WriteFile(filepath.Join(dir, "planted"), []byte("x"), 0644) // stands for what the bad bytes wrote
 	res, err := pull.Pull(ctx(t), newClient(t, registry.Options{}), pull.Options{Image: reg.Host + "/test/tampered:v1", Dir: dir})
 	if err != nil {
 		t.Fatalf("re-run: %v", err)
 	}
-	if res.Resumed != 1 {
-		t.Errorf("resumed %d layers, want 1", res.Resumed)
+	if res.Resumed != 0 {
+		t.Errorf("resumed %d layers of a tainted tree, want 0", res.Resumed)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "planted")); err == nil {
+		t.Errorf("the tainted tree was not emptied")
+	}
+	if st, _ := rootfs.LoadState(dir); st == nil || st.Tainted {
+		t.Errorf("still tainted after a clean re-run: %+v", st)
 	}
 	checkBaseTree(t, dir)
 }

@@ -110,3 +110,35 @@ func RemoveTree(dir string) error {
 	})
 	return os.RemoveAll(real)
 }
+
+// Clear empties the rootfs at dir but for the tool's own state directory,
+// read-only directories and all, after checking nothing is mounted inside.
+// Entries are removed where they are: symlinks are removed, never
+// followed.
+func Clear(dir string) error {
+	if err := CheckNoMounts(dir); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == StateDirName {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if e.IsDir() { // a real directory (ReadDir does not follow symlinks)
+			filepath.WalkDir(p, func(q string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					os.Chmod(q, 0700)
+				}
+				return nil
+			})
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

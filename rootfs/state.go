@@ -37,10 +37,14 @@ type State struct {
 	ConfigDigest string      `json:"config_digest"`
 	Layers       []LayerInfo `json:"layers"`
 	Skipped      Stats       `json:"stats"`
-	Launcher     string      `json:"launcher,omitempty"` // the start script, absolute
-	Runtime      string      `json:"runtime,omitempty"`  // its default runtime
-	Created      time.Time   `json:"created"`
-	Updated      time.Time   `json:"updated"`
+	// Tainted: a layer's stream failed verification after some of it was
+	// applied. Its entries (and whiteouts) cannot be undone one by one, so
+	// the next run empties the tree and applies every layer again.
+	Tainted  bool      `json:"tainted,omitempty"`
+	Launcher string    `json:"launcher,omitempty"` // the start script, absolute
+	Runtime  string    `json:"runtime,omitempty"`  // its default runtime
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
 }
 
 // LayerInfo records one layer and whether it is fully applied.
