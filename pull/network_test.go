@@ -532,3 +532,47 @@ func TestPullTaintedLayer(t *testing.T) {
 		t.Error("a whiteout from the bytes that failed verification removed a file")
 	}
 }
+
+// An update cut between its two renames (where RENAME_EXCHANGE is not
+// available) is finished by the next run: the complete new rootfs is moved
+// in, or else the old one goes back (and the update runs again).
+func TestPullRecoversSwap(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	mk := func(v string) *testimage.Image {
+		return testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Tar: testimage.Tar(testimage.File("v", v)), Compression: testimage.Gzip}}})
+	}
+	c := newClient(t, registry.Options{})
+	image := reg.Host + "/test/swap2"
+	for _, complete := range []bool{true, false} {
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "rootfs")
+		old := filepath.Join(parent, ".rootfs.rootfs-pull-old")
+		staging := filepath.Join(parent, ".rootfs.rootfs-pull-update")
+		push(t, reg, "test/swap2", "latest", mk("1"))
+		if _, err := pull.Pull(ctx(t), c, pull.Options{Image: image, Dir: old, Launcher: "-"}); err != nil {
+			t.Fatal(err)
+		}
+		push(t, reg, "test/swap2", "latest", mk("2"))
+		if complete {
+			if _, err := pull.Pull(ctx(t), c, pull.Options{Image: image, Dir: staging, Launcher: "-"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The crash left dir missing. The same command again:
+		res, err := pull.Pull(ctx(t), c, pull.Options{Image: image, Dir: dir, Launcher: "-", Update: true})
+		if err != nil {
+			t.Fatalf("complete=%v: %v", complete, err)
+		}
+		if res.UpToDate != complete {
+			t.Errorf("complete=%v: up to date %v (the finished new rootfs should just be moved in)", complete, res.UpToDate)
+		}
+		if got := readFile(t, filepath.Join(dir, "v")); got != "2" {
+			t.Errorf("complete=%v: v = %q, want 2", complete, got)
+		}
+		for _, p := range []string{old, staging} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("complete=%v: %s left behind", complete, p)
+			}
+		}
+	}
+}

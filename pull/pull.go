@@ -121,6 +121,9 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 	if want.OS == "" {
 		want = registry.HostPlatform()
 	}
+	if err := recoverSwap(o.Dir); err != nil {
+		return nil, err
+	}
 	// Refuse a directory we must not touch before using the network, and
 	// touch nothing until the image is known.
 	if _, err := checkDir(o.Dir, o.Force); err != nil {

@@ -67,6 +67,31 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 	return res, nil
 }
 
+// recoverSwap finishes an update cut between its two renames (on a
+// filesystem without RENAME_EXCHANGE): dir is missing, the old rootfs is
+// beside it. A complete new one is moved in; otherwise the old one goes
+// back. Either way dir is a whole rootfs again.
+func recoverSwap(dir string) error {
+	dir = filepath.Clean(dir)
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	old, staging := siblingName(dir, "old"), siblingName(dir, "update")
+	if _, err := rootfs.LoadState(old); err != nil {
+		return nil // no update was under way
+	}
+	if st, err := rootfs.LoadState(staging); err == nil && st.Status == rootfs.StatusReady {
+		if err := os.Rename(staging, dir); err != nil {
+			return fmt.Errorf("finish the interrupted update of %s: %w", dir, err)
+		}
+		return rootfs.RemoveTree(old)
+	}
+	if err := os.Rename(old, dir); err != nil {
+		return fmt.Errorf("restore %s from %s: %w", dir, old, err)
+	}
+	return nil
+}
+
 // UpdateFailedError: an update stopped before the swap; the rootfs in Dir
 // is as it was, and running the same command again resumes the update.
 type UpdateFailedError struct {
