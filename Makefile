@@ -19,7 +19,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rootfs-pull
 
-# Installs the real tools the tests compare against (proot, umoci, qemu-user,
+# Installs the real tools the tests compare against (proot, umoci, skopeo, qemu-user,
 # busybox-static); a no-op when they are there.
 setup:
 	sh scripts/setup.sh

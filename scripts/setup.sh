@@ -1,7 +1,7 @@
 #!/bin/sh
 # setup.sh installs what the tests, the demo and the benchmarks need on a
 # fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
-# against (proot, umoci, busybox, qemu-user) and the Go modules. It does
+# against (proot, umoci, skopeo, busybox, qemu-user) and the Go modules. It does
 # nothing for what is already there, so running it twice is cheap.
 set -eu
 
