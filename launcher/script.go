@@ -290,7 +290,10 @@ chroot)
 	q "$sh"
 	q -c
 	q 'set -e
-		mount --make-rprivate / 2>/dev/null || mount -o rprivate /
+		mount --make-rprivate / 2>/dev/null || mount -o rprivate / 2>/dev/null || {
+			echo "$0: cannot make the mount namespace private (needed to keep mounts off the host): use ROOTFS_RUNTIME=ruri or proot" >&2
+			exit 1
+		}
 		r=$1
 		shift
 		mount -t proc proc "$r/proc"
