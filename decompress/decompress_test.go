@@ -6,26 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
+	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
 )
 
+// compress writes data in format f, with the test images' compressor.
 func compress(t *testing.T, f Format, data []byte) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	switch f {
-	case Gzip:
-		w := gzip.NewWriter(&buf)
-		w.Write(data)
-		w.Close()
-	case Zstd:
-		w, _ := zstd.NewWriter(&buf)
-		w.Write(data)
-		w.Close()
-	default:
-		buf.Write(data)
-	}
-	return buf.Bytes()
+	c := map[Format]testimage.Compression{Gzip: testimage.Gzip, Zstd: testimage.Zstd, Plain: testimage.None}[f]
+	return testimage.Compress(data, c)
 }
 
 func TestNewReader(t *testing.T) {

@@ -59,24 +59,9 @@ func (c *Client) Search(ctx context.Context, term string, limit int) ([]Reposito
 		return nil, fmt.Errorf("search: empty term")
 	}
 	q := url.Values{"query": {term}, "page_size": {fmt.Sprint(min(max(limit, 1), 100))}}
-	var out []Repository
-	next := c.url("/v2/search/repositories/?" + q.Encode())
-	for page := 0; next != "" && len(out) < limit && page < maxPages; page++ {
-		var doc struct {
-			Next    string       `json:"next"`
-			Results []Repository `json:"results"`
-		}
-		if err := c.get(ctx, next, &doc); err != nil {
-			return nil, fmt.Errorf("search %q: %w", term, err)
-		}
-		out = append(out, doc.Results...)
-		next = doc.Next
-		if len(doc.Results) == 0 {
-			break
-		}
-	}
-	if len(out) > limit {
-		out = out[:limit]
+	out, err := pages[Repository](ctx, c, c.url("/v2/search/repositories/?"+q.Encode()), limit)
+	if err != nil {
+		return nil, fmt.Errorf("search %q: %w", term, err)
 	}
 	return out, nil
 }
@@ -85,15 +70,24 @@ func (c *Client) Search(ctx context.Context, term string, limit int) ([]Reposito
 // limit of them.
 func (c *Client) Tags(ctx context.Context, repo string, limit int) ([]Tag, error) {
 	q := url.Values{"page_size": {"100"}, "ordering": {"last_updated"}}
-	var out []Tag
-	next := c.url("/v2/repositories/" + repo + "/tags/?" + q.Encode())
+	out, err := pages[Tag](ctx, c, c.url("/v2/repositories/"+repo+"/tags/?"+q.Encode()), limit)
+	if err != nil {
+		return nil, fmt.Errorf("tags of %s: %w", repo, err)
+	}
+	return out, nil
+}
+
+// pages collects up to limit results, following the API's "next" links
+// (at most maxPages of them).
+func pages[T any](ctx context.Context, c *Client, next string, limit int) ([]T, error) {
+	var out []T
 	for page := 0; next != "" && len(out) < limit && page < maxPages; page++ {
 		var doc struct {
 			Next    string `json:"next"`
-			Results []Tag  `json:"results"`
+			Results []T    `json:"results"`
 		}
 		if err := c.get(ctx, next, &doc); err != nil {
-			return nil, fmt.Errorf("tags of %s: %w", repo, err)
+			return nil, err
 		}
 		out = append(out, doc.Results...)
 		next = doc.Next

@@ -133,21 +133,11 @@ func searchAction(c *cli.Context, stdout io.Writer) error {
 }
 
 func tagsAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageError{fmt.Sprintf("want IMAGE, got %d argument(s)", c.NArg())}
-	}
-	image := c.Args().First()
-	ref, err := registry.ParseReference(image)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	want, err := platformFlag(c)
+	ref, want, err := imageArgs(c, 1, "IMAGE")
 	if err != nil {
 		return err
 	}
-	if want.OS == "" {
-		want = registry.HostPlatform()
-	}
+	image := c.Args().First()
 	if ref.Domain == registry.DockerHubDomain {
 		return hubTags(c, ref, want, stdout)
 	}
@@ -234,21 +224,11 @@ func hubTags(c *cli.Context, ref registry.Reference, want registry.Platform, std
 }
 
 func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
-	if c.NArg() != 1 {
-		return usageError{fmt.Sprintf("want IMAGE, got %d argument(s)", c.NArg())}
-	}
-	image := c.Args().First()
-	ref, err := registry.ParseReference(image)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	want, err := platformFlag(c)
+	ref, want, err := imageArgs(c, 1, "IMAGE")
 	if err != nil {
 		return err
 	}
-	if want.OS == "" {
-		want = registry.HostPlatform()
-	}
+	image := c.Args().First()
 	client, err := registryClient(c, stdin, nil)
 	if err != nil {
 		return err
@@ -345,21 +325,11 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 }
 
 func saveAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error {
-	if c.NArg() != 2 {
-		return usageError{fmt.Sprintf("want IMAGE and FILE, got %d argument(s)", c.NArg())}
-	}
-	image, file := c.Args().Get(0), c.Args().Get(1)
-	ref, err := registry.ParseReference(image)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	want, err := platformFlag(c)
+	ref, want, err := imageArgs(c, 2, "IMAGE and FILE")
 	if err != nil {
 		return err
 	}
-	if want.OS == "" {
-		want = registry.HostPlatform()
-	}
+	image, file := c.Args().Get(0), c.Args().Get(1)
 	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
 		return usageError{fmt.Sprintf("%s is a directory: give a file name such as %s.tar", file, pathBase(ref.Path))}
 	}
@@ -396,6 +366,26 @@ func saveAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "Saved %s (%s, %s) to %s: %s. Load it with: docker load -i %s\n",
 		im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()), file, humanBytes(size), launcher.Quote(file))
 	return nil
+}
+
+// imageArgs reads the arguments of a command on IMAGE (and nargs-1 more):
+// the parsed name, and --platform, this machine's by default.
+func imageArgs(c *cli.Context, nargs int, want string) (registry.Reference, registry.Platform, error) {
+	if c.NArg() != nargs {
+		return registry.Reference{}, registry.Platform{}, usageError{fmt.Sprintf("want %s, got %d argument(s)", want, c.NArg())}
+	}
+	ref, err := registry.ParseReference(c.Args().First())
+	if err != nil {
+		return ref, registry.Platform{}, usageError{err.Error()}
+	}
+	plat, err := platformFlag(c)
+	if err != nil {
+		return ref, plat, err
+	}
+	if plat.OS == "" {
+		plat = registry.HostPlatform()
+	}
+	return ref, plat, nil
 }
 
 func pathBase(p string) string {

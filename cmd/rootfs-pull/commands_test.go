@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -14,12 +13,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/rootfs-pull/rootfs-pull/internal/faultproxy"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 )
@@ -141,26 +140,7 @@ func TestHubTags(t *testing.T) {
 // pages of 100: the test counts them).
 func TestRegistryTags(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
-	var pages atomic.Int32
-	counter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/tags/list") {
-			pages.Add(1)
-		}
-		proxy := &http.Client{}
-		req, _ := http.NewRequest(r.Method, "http://"+reg.Host+r.URL.RequestURI(), nil)
-		req.Header = r.Header.Clone()
-		resp, err := proxy.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	}))
+	counter := faultproxy.New(reg.Host) // counts the pages
 	defer counter.Close()
 	im := smallImage()
 	push(t, reg.Host, "demo/many", im)
@@ -172,12 +152,12 @@ func TestRegistryTags(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := runCLI(t, "", "tags", "--json", counter.Listener.Addr().String()+"/demo/many")
+	r := runCLI(t, "", "tags", "--json", counter.Host+"/demo/many")
 	var doc struct{ Tags []string }
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.Tags) != 131 {
 		t.Fatalf("tags: %d tags, %v; stderr %s", len(doc.Tags), err, r.stderr)
 	}
-	if n := pages.Load(); n != 2 {
+	if n := counter.TagLists.Load(); n != 2 {
 		t.Errorf("%d tags/list requests, want 2 pages", n)
 	}
 	if doc.Tags[0] != "latest" || doc.Tags[130] != "v129" {

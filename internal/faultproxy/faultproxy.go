@@ -37,6 +37,7 @@ type Proxy struct {
 	Manifests atomic.Int64 // manifest GETs
 	Blobs     atomic.Int64 // blob GETs
 	Ranges    atomic.Int64 // blob GETs with a Range header
+	TagLists  atomic.Int64 // tags/list GETs (pages)
 	InFlight  atomic.Int64 // blob GETs being answered now
 	MaxFlight atomic.Int64 // the most blob GETs answered at once
 }
@@ -85,6 +86,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	blob := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
 	manifest := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/")
+	if strings.HasSuffix(r.URL.Path, "/tags/list") {
+		p.TagLists.Add(1)
+	}
 	switch {
 	case manifest:
 		p.Manifests.Add(1)

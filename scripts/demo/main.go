@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -122,13 +121,7 @@ func clean(dir string) error {
 	if _, err := rootfs.LoadState(dir); err != nil {
 		return fmt.Errorf("%s exists and is not a rootfs-pull rootfs: remove it or pick another -dir", dir)
 	}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0755) // read-only dirs from the image
-		}
-		return nil
-	})
-	return os.RemoveAll(dir)
+	return rootfs.RemoveTree(dir) // read-only dirs from the image, and never through a mount
 }
 
 func show(ctx context.Context, name string, args ...string) error {
