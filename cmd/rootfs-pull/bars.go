@@ -18,9 +18,11 @@ type bars struct {
 	p       *mpb.Progress // made when the image is known
 	total   *mpb.Bar
 	layers  map[int]*mpb.Bar
-	last    map[int]time.Time
-	seen    map[int]int64 // bytes of each layer counted in fetched
-	fetched int64         // bytes downloaded in all
+	meters  map[int]*meter // each layer's download speed
+	speed   *meter         // the whole download's
+	seen    map[int]int64  // bytes of each layer counted in fetched
+	fetched int64          // bytes done in all, applied earlier included
+	moved   int64          // bytes that came in this run
 }
 
 // layer is layer e.Index's bar, made on first sight.
@@ -28,20 +30,20 @@ func (b *bars) layer(e pull.Event) *mpb.Bar {
 	if bar := b.layers[e.Index]; bar != nil {
 		return bar
 	}
+	m := newMeter(time.Now(), meterWindow)
 	bar := b.p.AddBar(max(e.Size, 1),
 		mpb.BarPriority(e.Index),
 		mpb.PrependDecorators(decor.Name(layerName(e), decor.WC{C: decor.DindentRight | decor.DextraSpace})),
 		mpb.AppendDecorators(decor.OnComplete(decor.Counters(decor.SizeB1000(0), "% .1f / % .1f"), "applied"),
-			decor.OnComplete(decor.EwmaSpeed(decor.SizeB1000(0), " % .1f", 30), ""),
-			decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WC{C: decor.DextraSpace}), "")),
+			rateDecors(m)),
 	)
 	b.layers[e.Index] = bar
-	b.last[e.Index] = time.Now()
+	b.meters[e.Index] = m
 	return bar
 }
 
 func newBars(w io.Writer) *bars {
-	return &bars{w: w, layers: map[int]*mpb.Bar{}, last: map[int]time.Time{}, seen: map[int]int64{}}
+	return &bars{w: w, layers: map[int]*mpb.Bar{}, meters: map[int]*meter{}, seen: map[int]int64{}}
 }
 
 func (b *bars) event(e pull.Event) {
@@ -49,6 +51,7 @@ func (b *bars) event(e pull.Event) {
 		if e.Kind != pull.EventResolved {
 			return
 		}
+		b.speed = newMeter(time.Now(), meterWindow)
 		b.p = mpb.New(mpb.WithOutput(b.w), mpb.WithWidth(min(termWidth(), 100)), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
 	}
 	switch e.Kind {
@@ -56,7 +59,8 @@ func (b *bars) event(e pull.Event) {
 		b.total = b.p.AddBar(max(e.Size, 1),
 			mpb.BarPriority(1<<30), // always the bottom line
 			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%d layer%s", e.Count, plural(e.Count)), decor.WC{C: decor.DindentRight | decor.DextraSpace})),
-			mpb.AppendDecorators(decor.Counters(decor.SizeB1000(0), "% .1f / % .1f"), decor.Name(" "), decor.Percentage()),
+			mpb.AppendDecorators(decor.Counters(decor.SizeB1000(0), "% .1f / % .1f"), decor.Name(" "), decor.Percentage(),
+				rateDecors(b.speed)),
 		)
 	case pull.EventLayerStart:
 		b.layer(e)
@@ -65,16 +69,18 @@ func (b *bars) event(e pull.Event) {
 		// download ahead (and then again, quickly, from the cache).
 		bar := b.layer(e)
 		done := min(e.Done, max(e.Size, 1)-1)
-		now := time.Now()
 		if done > bar.Current() {
-			bar.EwmaSetCurrent(done, now.Sub(b.last[e.Index]))
+			now := time.Now()
+			bar.SetCurrent(done)
+			b.meters[e.Index].add(now, done)
+			b.fetched += done - b.seen[e.Index]
+			b.moved += done - b.seen[e.Index]
+			b.seen[e.Index] = done
+			b.speed.add(now, b.moved)
 			if b.total != nil {
-				b.fetched += done - b.seen[e.Index]
-				b.seen[e.Index] = done
 				b.total.SetCurrent(b.fetched)
 			}
 		}
-		b.last[e.Index] = now
 	case pull.EventLayerDone, pull.EventLayerCached:
 		bar := b.layers[e.Index]
 		if bar == nil { // applied by an earlier run
