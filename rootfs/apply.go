@@ -117,6 +117,7 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 			break
 		}
 	}
+	a.forget()
 	// Directory metadata and modes are set last, even after a failure, so
 	// that no directory is left owner-writable when the image says not.
 	if ferr := a.finish(); err == nil {
@@ -134,6 +135,7 @@ type applier struct {
 	written, ancestors map[string]struct{}
 	dirs               map[string]*tar.Header // dir metadata, set by finish
 	restore            map[string]uint32      // dirs made owner-writable: original mode
+	cache              dirCache               // the last parent resolved
 	stats              Stats
 	buf                []byte
 	euid, egid         int
@@ -243,6 +245,7 @@ func (a *applier) clear(t target, keepDir bool) (bool, error) {
 		}
 		return false, a.removeAll(t.dir, t.base, st.Mode)
 	}
+	a.forget()
 	return false, a.retryWritable(t.dir, func() error { return unix.Unlinkat(t.dir.fd, t.base, 0) })
 }
 

@@ -155,6 +155,30 @@ func TestApply(t *testing.T) {
 			layers: [][]ent{{file("a/old", "1"), dir("b")}, {symlink("a", "b"), file("a/new", "2")}},
 			want:   map[string]string{"a": "l b", "b": "d 755", "b/new": "f 644 2"},
 		},
+		// The applier keeps the last parent dir open; these replace what a
+		// path went through mid-layer, so a stale one would misplace or lose
+		// the later entries.
+		{
+			name: "a dir replaced mid-layer: later entries under its name go to what replaced it",
+			layers: [][]ent{{dir("b")}, {file("a/x", "1"), symlink("a", "b"), file("a/y", "2"),
+				file("c/1", "1"), file("c", "C"), dir("c"), file("c/2", "2")}},
+			want: map[string]string{"a": "l b", "b": "d 755", "b/y": "f 644 2", "c": "d 755", "c/2": "f 644 2"},
+		},
+		{
+			name:   "a symlink written through is replaced by a dir mid-layer",
+			layers: [][]ent{{dir("t"), symlink("s", "t")}, {file("s/f", "1"), dir("s"), file("s/g", "2")}},
+			want:   map[string]string{"t": "d 755", "t/f": "f 644 1", "s": "d 755", "s/g": "f 644 2"},
+		},
+		{
+			name:   "a symlink written through is whited out mid-layer",
+			layers: [][]ent{{dir("t"), symlink("s", "t")}, {file("s/f", "1"), whiteoutOf("", "s"), file("s/g", "2")}},
+			want:   map[string]string{"t": "d 755", "t/f": "f 644 1", "s": "d 755", "s/g": "f 644 2"},
+		},
+		{
+			name:   "a symlink written through is made opaque away mid-layer",
+			layers: [][]ent{{dir("d/sub"), symlink("d/l", "sub")}, {file("d/l/f", "1"), opaqueIn("d"), file("d/l/g", "2")}},
+			want:   map[string]string{"d": "d 755", "d/sub": "d 755", "d/sub/f": "f 644 1", "d/l": "d 755", "d/l/g": "f 644 2"},
+		},
 		{
 			name:   "usrmerge: a lower lib -> usr/lib symlink is written through",
 			layers: [][]ent{{dir("usr/lib"), symlink("lib", "usr/lib"), symlink("bin", "/usr/bin"), dir("usr/bin")}, {file("lib/libc.so", "c"), dir("lib/x86/"), file("lib/x86/ld.so", "ld"), file("bin/sh", "sh"), hardlink("bin/bash", "bin/sh")}},
@@ -255,7 +279,11 @@ func TestApply(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root, check := sandbox(t)
+			fds := openFDs(t)
 			_, err := applyLayers(t, root, tt.layers...)
+			if n := openFDs(t); n != fds {
+				t.Errorf("%d files open after apply, %d before", n, fds)
+			}
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("apply: %v", err)
 			}

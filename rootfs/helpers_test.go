@@ -415,4 +415,14 @@ func merge(base, over map[string]string) map[string]string {
 
 // isRoot says whether this test process may chown and mknod: the
 // expectations of ownership and device tests depend on it.
+// openFDs counts the process's open file descriptors.
+func openFDs(t testing.TB) int {
+	t.Helper()
+	names, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(names)
+}
+
 func isRoot() bool { return os.Geteuid() == 0 }

@@ -65,6 +65,7 @@ func (a *applier) removeLower(d dirRef, name string) error {
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return a.removeAll(d, name, st.Mode)
 		}
+		a.forget()
 		return a.retryWritable(d, func() error { return unix.Unlinkat(d.fd, name, 0) })
 	}
 	fd, err := unix.Openat(d.fd, name, openPath|unix.O_DIRECTORY, 0)
@@ -92,6 +93,7 @@ func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
 	if reserved(p) {
 		return fmt.Errorf("refusing to remove %s", p)
 	}
+	a.forget()
 	if mode&0700 != 0700 {
 		// Non-root: make it ours to empty. It is a directory (checked by
 		// the caller with AT_SYMLINK_NOFOLLOW), so fchmodat cannot follow.

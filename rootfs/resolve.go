@@ -167,11 +167,51 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 	return dirRef{fd: top.fd, path: p}, nil
 }
 
-// release closes a dirRef from walk (never the root's fd).
+// release closes a dirRef from walk or resolveParent (never the root's
+// fd, and the cached parent only once it is forgotten and unused).
 func (a *applier) release(d dirRef) {
-	if d.fd != a.rootFd {
-		unix.Close(d.fd)
+	if d.fd == a.rootFd {
+		return
 	}
+	if c := &a.cache; c.open && c.ref.fd == d.fd {
+		c.users--
+		if c.stale && c.users == 0 {
+			a.closeCache()
+		}
+		return
+	}
+	unix.Close(d.fd)
+}
+
+// dirCache keeps the last parent directory resolveParent walked, open.
+// Tar entries come grouped by directory, so most entries skip the walk
+// (an openat and an fstat per component). Only a removal can change what
+// a path resolves to (an unlink may take a symlink the walk went
+// through), so every removal forgets it.
+type dirCache struct {
+	open  bool
+	key   string // the parent as the tar names it
+	ref   dirRef
+	users int  // targets handed out and not yet released
+	stale bool // forgotten while in use: closed on the last release
+}
+
+// forget drops the cached parent (after the last user releases it).
+func (a *applier) forget() {
+	c := &a.cache
+	if !c.open {
+		return
+	}
+	if c.users > 0 {
+		c.stale = true
+		return
+	}
+	a.closeCache()
+}
+
+func (a *applier) closeCache() {
+	unix.Close(a.cache.ref.fd)
+	a.cache = dirCache{}
 }
 
 // target is the place a tar entry goes: its parent directory (open) and
@@ -187,9 +227,20 @@ func (t target) path() string { return joinPath(t.dir.path, t.base) }
 // returns it with rel's last component, which is never followed.
 func (a *applier) resolveParent(rel string, create bool) (target, error) {
 	dir, base := path.Split(rel)
+	c := &a.cache
+	if c.open && !c.stale && c.key == dir {
+		c.users++
+		return target{dir: c.ref, base: base}, nil
+	}
 	d, err := a.walk(dir, create, true)
 	if err != nil {
 		return target{}, err
+	}
+	if d.fd != a.rootFd && (!c.open || c.users == 0) {
+		if c.open {
+			a.closeCache()
+		}
+		a.cache = dirCache{open: true, key: dir, ref: d, users: 1}
 	}
 	return target{dir: d, base: base}, nil
 }
