@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -183,6 +184,15 @@ func TestPullGivesUp(t *testing.T) {
 		{"always stalls", func(p *faultproxy.Proxy) {
 			// Range ignored: every try stalls at the same byte, no progress.
 			p.CutAfter.Store(1 << 20)
+			p.Stalls.Store(100)
+			p.IgnoreRange.Store(true)
+		}, "stalled"},
+		{"stalls while skipping what a cut try read", func(p *faultproxy.Proxy) {
+			// Range ignored after a cut at 1 MiB: each new try must skip
+			// 1 MiB, and stalls at 256 KiB.
+			p.CutAfter.Store(1 << 20)
+			p.Cuts.Store(1)
+			p.StallAfter.Store(256 << 10)
 			p.Stalls.Store(100)
 			p.IgnoreRange.Store(true)
 		}, "stalled"},
@@ -450,13 +460,50 @@ func TestPullSlowSkip(t *testing.T) {
 	p.IgnoreRange.Store(true)
 	p.CutAfter.Store(2 << 20)
 	p.Cuts.Store(1)
-	p.Rate.Store(4 << 20) // the 2 MiB skip takes about 0.5 s
-	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 300 * time.Millisecond})
+	p.Rate.Store(2 << 20) // the 2 MiB skip takes about 1 s
+	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond})
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: image, Dir: dir}); err != nil {
 		t.Fatalf("pull: %v", err)
 	}
 	sameTree(t, treeSum(t, dir), want)
+}
+
+// A consumer that stops reading for longer than the stall timeout (a slow
+// disk, a process stopped with Ctrl-Z) is not a stalled link: only the
+// waits for the network are timed, so the transfer goes on, uncut.
+func TestSlowConsumerIsNoStall(t *testing.T) {
+	p, image, _ := faultSetup(t)
+	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 200 * time.Millisecond})
+	ref, err := registry.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := c.Resolve(ctx(t), ref, registry.HostPlatform())
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := im.Manifest.Layers[len(im.Manifest.Layers)-1]
+	before := p.Blobs.Load() // the config's
+	blob, err := c.Blob(ctx(t), ref, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blob.Close()
+	if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // five stall timeouts without reading
+	n, err := io.Copy(io.Discard, blob)
+	if err != nil {
+		t.Fatalf("read after the pause: %v", err)
+	}
+	if n+64<<10 != desc.Size {
+		t.Errorf("read %d bytes, want %d", n+64<<10, desc.Size)
+	}
+	if _, resumes := c.Counters(); resumes != 0 || p.Blobs.Load()-before != 1 || p.Ranges.Load() != 0 {
+		t.Errorf("%d resumes, %d layer requests, %d with Range: want the one request, uncut", resumes, p.Blobs.Load()-before, p.Ranges.Load())
+	}
 }
 
 // A rootfs with something mounted inside (ruri's mounts, a running chroot

@@ -41,8 +41,9 @@ type Options struct {
 	Mirrors map[string][]string
 	// Retry bounds retries; the zero value means DefaultRetry.
 	Retry RetryPolicy
-	// StallTimeout is how long a transfer may go without a byte before it
-	// is cut and resumed (default 60s).
+	// StallTimeout is how long a blob transfer may wait for a byte before
+	// it is cut and resumed (default 60s). Only waits for the network
+	// count: a consumer that reads slowly does not stall a transfer.
 	StallTimeout time.Duration
 	// OnRetry, if set, hears about every retry and resume (for progress).
 	OnRetry func(RetryEvent)

@@ -73,6 +73,9 @@ func (r *resumable) accept(resp *http.Response) error {
 			// Skipping is progress too: the stall watchdog must not cut a
 			// long skip on a slow link.
 			if _, err := io.CopyN(io.Discard, progressReader{resp.Body, r.kick}, r.off); err != nil {
+				if r.stalled.Load() {
+					err = ErrStalled
+				}
 				return fmt.Errorf("skipping the %d bytes already read: %w", r.off, err)
 			}
 		}
@@ -87,10 +90,20 @@ func (r *resumable) accept(resp *http.Response) error {
 	return nil
 }
 
-// kick tells the stall watchdog bytes arrived.
+// kick tells the stall watchdog bytes arrived, or that a wait for them
+// starts.
 func (r *resumable) kick() {
 	if r.watchdog != nil {
 		r.watchdog.Reset(r.stall)
+	}
+}
+
+// pause stops the stall watchdog while the consumer has the bytes: only
+// waits for the network are timed, so a consumer that pauses (a slow
+// disk, a stopped process) is never taken for a stalled link.
+func (r *resumable) pause() {
+	if r.watchdog != nil {
+		r.watchdog.Stop()
 	}
 }
 
@@ -128,11 +141,12 @@ func (r *resumable) Read(p []byte) (int, error) {
 				continue
 			}
 		}
+		r.kick()
 		n, err := r.body.Read(p)
+		r.pause()
 		r.off += int64(n)
 		if n > 0 {
 			r.failures = 0
-			r.kick()
 		}
 		if err == nil || err == io.EOF && (r.size < 0 || r.off >= r.size) {
 			return n, err

@@ -27,7 +27,8 @@ type Proxy struct {
 	ThrottleBlobs atomic.Int32 // blob GETs answered 429 with Retry-After: 1
 	Cuts          atomic.Int32 // blob bodies cut (connection dropped) after CutAfter bytes
 	CutAfter      atomic.Int64
-	Stalls        atomic.Int32 // blob bodies that stop after CutAfter bytes and hang
+	Stalls        atomic.Int32 // blob bodies that stop after StallAfter (or CutAfter) bytes and hang
+	StallAfter    atomic.Int64
 	IgnoreRange   atomic.Bool  // forward without Range: the answer is a full 200
 	Down          atomic.Bool  // every request fails (connection dropped)
 	BlobDelay     atomic.Int64 // nanoseconds each blob body waits before it is sent (a slow link)
@@ -38,8 +39,8 @@ type Proxy struct {
 	Blobs     atomic.Int64 // blob GETs
 	Ranges    atomic.Int64 // blob GETs with a Range header
 	TagLists  atomic.Int64 // tags/list GETs (pages)
-	InFlight  atomic.Int64 // blob GETs being answered now
-	MaxFlight atomic.Int64 // the most blob GETs answered at once
+	InFlight  atomic.Int64 // blob GETs in their BlobDelay now
+	MaxFlight atomic.Int64 // the most blob GETs in their BlobDelay at once
 }
 
 // New starts a proxy to target; Close stops it.
@@ -98,18 +99,23 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case blob:
 		p.Blobs.Add(1)
-		n := p.InFlight.Add(1)
-		defer p.InFlight.Add(-1)
-		for {
-			m := p.MaxFlight.Load()
-			if n <= m || p.MaxFlight.CompareAndSwap(m, n) {
-				break
-			}
-		}
 		if d := time.Duration(p.BlobDelay.Load()); d > 0 {
+			// Requests are counted as concurrent while they wait, before
+			// any byte is sent: a client that asks for one blob after the
+			// other never has two here, however late the server's side of
+			// the last one ends.
+			n := p.InFlight.Add(1)
+			for {
+				m := p.MaxFlight.Load()
+				if n <= m || p.MaxFlight.CompareAndSwap(m, n) {
+					break
+				}
+			}
 			select {
 			case <-time.After(d):
+				p.InFlight.Add(-1)
 			case <-r.Context().Done():
+				p.InFlight.Add(-1)
 				return
 			}
 		}
@@ -152,6 +158,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := p.CutAfter.Load() // 0: at once, after the headers
 	cut := resp.ContentLength > limit && take(&p.Cuts)
+	if at := p.StallAfter.Load(); !cut && at > 0 {
+		limit = at
+	}
 	stall := !cut && resp.ContentLength > limit && take(&p.Stalls)
 	if !cut && !stall {
 		p.copyBody(w, resp.Body)
