@@ -5,6 +5,7 @@
 package androidsim
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -89,7 +90,11 @@ func Active() (on, denyLinks bool) {
 // pattern and returns its combined output. killed reports a death by
 // SIGSYS: a forbidden syscall was made.
 func Rerun(pattern string, denyLinks bool) (out []byte, killed bool, err error) {
-	cmd := exec.Command(os.Args[0], "-test.run", pattern, "-test.count=1")
+	args := []string{"-test.run", pattern, "-test.count=1"}
+	if f := flag.Lookup("test.timeout"); f != nil {
+		args = append(args, "-test.timeout", f.Value.String()) // not the default 10m
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	mode := "1"
 	if denyLinks {
 		mode = "links"
