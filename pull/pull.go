@@ -256,6 +256,9 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 		emit(o.Progress, ev)
 		pf.claim(ctx, i)
 		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		if err == nil {
+			err = rootfs.Sync(o.Dir) // durable before the state says applied
+		}
 		state.Skipped.Add(st)
 		res.Stats.Add(st)
 		var ve *registry.VerifyError

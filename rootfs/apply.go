@@ -303,6 +303,9 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t.path(), err)
 	}
+	if n > 0 {
+		startWriteback(fd)
+	}
 	if err := a.setMeta(t, hdr, fd); err != nil {
 		return err
 	}
