@@ -94,9 +94,11 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 		dirs:      map[string]*tar.Header{},
 		restore:   map[string]uint32{},
 		buf:       make([]byte, copyBufSize),
+		fresh:     map[string]struct{}{},
 		euid:      os.Geteuid(),
 		egid:      os.Getegid(),
 	}
+	a.pool = newPool(a)
 	tr := tar.NewReader(r)
 	for {
 		if err = ctx.Err(); err != nil {
@@ -118,6 +120,13 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 		}
 	}
 	a.forget()
+	if a.pool != nil {
+		skipped, perr := a.pool.close()
+		a.stats.Add(skipped)
+		if err == nil {
+			err = perr
+		}
+	}
 	// Directory metadata and modes are set last, even after a failure, so
 	// that no directory is left owner-writable when the image says not.
 	if ferr := a.finish(); err == nil {
@@ -136,6 +145,8 @@ type applier struct {
 	dirs               map[string]*tar.Header // dir metadata, set by finish
 	restore            map[string]uint32      // dirs made owner-writable: original mode
 	cache              dirCache               // the last parent resolved
+	fresh              map[string]struct{}    // dirs this layer made: only its entries are in them
+	pool               *pool                  // makes small files in parallel; nil on one CPU
 	stats              Stats
 	buf                []byte
 	euid, egid         int
@@ -225,7 +236,30 @@ func (a *applier) withTarget(rel string, fn func(target) error) error {
 		a.stats.SkippedOther++
 		return nil
 	}
+	if err := a.waitFor(t.path()); err != nil {
+		return err
+	}
 	return fn(t)
+}
+
+// waitFor waits for the pool if the file at p is still being made by it.
+func (a *applier) waitFor(p string) error {
+	if a.pool == nil {
+		return nil
+	}
+	if _, ok := a.pool.pending[p]; !ok {
+		return nil
+	}
+	return a.pool.barrier()
+}
+
+// settle waits for every file the pool is making: before a removal, which
+// could reach one.
+func (a *applier) settle() error {
+	if a.pool == nil {
+		return nil
+	}
+	return a.pool.barrier()
 }
 
 // clear makes room for a new entry at t: a non-dir is unlinked, a dir is
@@ -243,6 +277,9 @@ func (a *applier) clear(t target, keepDir bool) (bool, error) {
 		if keepDir {
 			return true, nil
 		}
+		if err := a.settle(); err != nil {
+			return false, err
+		}
 		return false, a.removeAll(t.dir, t.base, st.Mode)
 	}
 	a.forget()
@@ -259,6 +296,7 @@ func (a *applier) mkdir(t target, hdr *tar.Header) error {
 		if err := a.retryWritable(t.dir, func() error { return unix.Mkdirat(t.dir.fd, t.base, 0700) }); err != nil {
 			return fmt.Errorf("mkdir %s: %w", t.path(), err)
 		}
+		a.fresh[t.path()] = struct{}{}
 	}
 	a.dirs[t.path()] = hdr
 	a.mark(t.path())
@@ -277,12 +315,22 @@ func (a *applier) mkdirImplicit(d dirRef, name string) error {
 		if err := unix.Fchmodat(d.fd, name, 0755, 0); err != nil { // undo the umask
 			return err
 		}
+		a.fresh[joinPath(d.path, name)] = struct{}{}
 	}
 	a.mark(joinPath(d.path, name))
 	return nil
 }
 
 func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
+	if a.eligible(t, hdr) {
+		if err := a.pool.add(t, hdr, r); err != nil {
+			return err
+		}
+		a.stats.Bytes += hdr.Size
+		a.mark(t.path())
+		a.stats.Files++
+		return nil
+	}
 	if _, err := a.clear(t, false); err != nil {
 		return err
 	}
@@ -409,6 +457,9 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 	defer a.release(src.dir)
 	if reserved(src.path()) {
 		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
+	}
+	if err := a.waitFor(src.path()); err != nil {
+		return err
 	}
 	var st unix.Stat_t
 	if err := a.lstatAt(src.dir, src.base, &st); err != nil {

@@ -179,6 +179,15 @@ func TestApply(t *testing.T) {
 			layers: [][]ent{{dir("d/sub"), symlink("d/l", "sub")}, {file("d/l/f", "1"), opaqueIn("d"), file("d/l/g", "2")}},
 			want:   map[string]string{"d": "d 755", "d/sub": "d 755", "d/sub/f": "f 644 1", "d/l": "d 755", "d/l/g": "f 644 2"},
 		},
+		// Small files in a dir of this layer are made by the parallel pool;
+		// what comes after them at or through their paths waits for it.
+		{
+			name: "entries after small files of a new dir, at or through their paths",
+			layers: [][]ent{{dir("d"), file("d/a", "1"), dir("d/a"), file("d/a/x", "2"), file("d/b", "b"), hardlink("d/c", "d/b"),
+				file("d/e", "1"), file("d/e", "2"), file("d/h", "h"), symlink("d/h", "x"), file("d/z", "z"), whiteoutOf("d", "z"), file("n/o/p", "p"), file("n/o", "o")}},
+			want: map[string]string{"d": "d 755", "d/a": "d 755", "d/a/x": "f 644 2", "d/b": "f 644 b", "d/c": "f 644 b",
+				"d/e": "f 644 2", "d/h": "l x", "d/z": "f 644 z", "n": "d 755", "n/o": "f 644 o"},
+		},
 		{
 			name:   "usrmerge: a lower lib -> usr/lib symlink is written through",
 			layers: [][]ent{{dir("usr/lib"), symlink("lib", "usr/lib"), symlink("bin", "/usr/bin"), dir("usr/bin")}, {file("lib/libc.so", "c"), dir("lib/x86/"), file("lib/x86/ld.so", "ld"), file("bin/sh", "sh"), hardlink("bin/bash", "bin/sh")}},

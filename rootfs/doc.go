@@ -8,4 +8,9 @@
 // walk (openat, mkdirat, unlinkat, linkat, symlinkat, mknodat, fchmodat
 // without flags). It uses neither openat2 nor fchmodat2, which Android's app
 // seccomp policy answers with SIGSYS.
+//
+// Small files in directories the layer itself made are created by a pool
+// of workers (parallel.go), in batches; the applier's goroutine keeps the
+// order by waiting for the pool before anything that could meet a file
+// still being made.
 package rootfs

@@ -10,6 +10,9 @@ import (
 // layers. What this layer itself wrote there is spared, whatever the
 // order of the entries in the tar.
 func (a *applier) whiteout(dir, name string) error {
+	if err := a.settle(); err != nil {
+		return err
+	}
 	d, err := a.walk(dir, false, true)
 	if err != nil {
 		if ignorable(err) {
@@ -24,6 +27,9 @@ func (a *applier) whiteout(dir, name string) error {
 // opaque applies ".wh..wh..opq" found in dir: everything lower layers put
 // in dir is removed; this layer's entries stay.
 func (a *applier) opaque(dir string) error {
+	if err := a.settle(); err != nil {
+		return err
+	}
 	d, err := a.walk(dir, false, true)
 	if err != nil {
 		if ignorable(err) {
@@ -132,6 +138,7 @@ func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	delete(a.restore, p)
+	delete(a.fresh, p)
 	return nil
 }
 

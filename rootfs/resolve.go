@@ -104,6 +104,10 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 			return dirRef{}, fmt.Errorf("%s: %w", c, errReserved)
 		}
 		here := dirRef{fd: cur(), path: canon()}
+		if err := a.waitFor(joinPath(here.path, c)); err != nil { // a file still being made
+			closeAll()
+			return dirRef{}, err
+		}
 		var fd int
 		err := a.retryWritable(here, func() (err error) {
 			fd, err = unix.Openat(here.fd, c, openPath, 0)
