@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 
@@ -49,6 +50,15 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if p := os.Getenv("ROOTFS_PULL_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			trace.Start(f)
+			code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+			trace.Stop()
+			f.Close()
+			os.Exit(code)
+		}
+	}
 	if p := os.Getenv("ROOTFS_PULL_CPUPROFILE"); p != "" { // for make bench and profiling
 		if f, err := os.Create(p); err == nil {
 			pprof.StartCPUProfile(f)
