@@ -474,7 +474,7 @@ func TestPullSlowSkip(t *testing.T) {
 // waits for the network are timed, so the transfer goes on, uncut.
 func TestSlowConsumerIsNoStall(t *testing.T) {
 	p, image, _ := faultSetup(t)
-	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 200 * time.Millisecond})
+	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond})
 	ref, err := registry.ParseReference(image)
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +493,7 @@ func TestSlowConsumerIsNoStall(t *testing.T) {
 	if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // five stall timeouts without reading
+	time.Sleep(2500 * time.Millisecond) // five stall timeouts without reading
 	n, err := io.Copy(io.Discard, blob)
 	if err != nil {
 		t.Fatalf("read after the pause: %v", err)
