@@ -236,18 +236,18 @@ func (a *applier) withTarget(rel string, fn func(target) error) error {
 		a.stats.SkippedOther++
 		return nil
 	}
-	if err := a.waitFor(t.path()); err != nil {
+	if err := a.waitFor(t); err != nil {
 		return err
 	}
 	return fn(t)
 }
 
-// waitFor waits for the pool if the file at p is still being made by it.
-func (a *applier) waitFor(p string) error {
-	if a.pool == nil {
-		return nil
+// waitFor waits for the pool if the file at t is still being made by it.
+func (a *applier) waitFor(t target) error {
+	if a.pool == nil || len(a.pool.pending) == 0 {
+		return nil // no path to build: this runs per walked component
 	}
-	if _, ok := a.pool.pending[p]; !ok {
+	if _, ok := a.pool.pending[t.path()]; !ok {
 		return nil
 	}
 	return a.pool.barrier()
@@ -458,7 +458,7 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 	if reserved(src.path()) {
 		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
 	}
-	if err := a.waitFor(src.path()); err != nil {
+	if err := a.waitFor(src); err != nil {
 		return err
 	}
 	var st unix.Stat_t

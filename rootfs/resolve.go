@@ -104,7 +104,7 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 			return dirRef{}, fmt.Errorf("%s: %w", c, errReserved)
 		}
 		here := dirRef{fd: cur(), path: canon()}
-		if err := a.waitFor(joinPath(here.path, c)); err != nil { // a file still being made
+		if err := a.waitFor(target{dir: here, base: c}); err != nil { // a file still being made
 			closeAll()
 			return dirRef{}, err
 		}

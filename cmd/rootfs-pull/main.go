@@ -50,25 +50,26 @@ const (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if p := os.Getenv("ROOTFS_PULL_TRACE"); p != "" {
-		if f, err := os.Create(p); err == nil {
-			trace.Start(f)
-			code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
-			trace.Stop()
-			f.Close()
-			os.Exit(code)
-		}
+	endTrace := profile("ROOTFS_PULL_TRACE", trace.Start, trace.Stop)
+	endCPU := profile("ROOTFS_PULL_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	endCPU() // before os.Exit, which runs no deferred calls
+	endTrace()
+	os.Exit(code)
+}
+
+// profile starts a trace or CPU profile into the file named by env, if
+// set (for make bench and profiling by hand); the func it returns ends it.
+func profile(env string, start func(io.Writer) error, stop func()) func() {
+	p := os.Getenv(env)
+	if p == "" {
+		return func() {}
 	}
-	if p := os.Getenv("ROOTFS_PULL_CPUPROFILE"); p != "" { // for make bench and profiling
-		if f, err := os.Create(p); err == nil {
-			pprof.StartCPUProfile(f)
-			code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
-			pprof.StopCPUProfile()
-			f.Close()
-			os.Exit(code)
-		}
+	f, err := os.Create(p)
+	if err != nil || start(f) != nil {
+		return func() {}
 	}
-	os.Exit(run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr))
+	return func() { stop(); f.Close() }
 }
 
 // usageError marks a mistake in how the command was called (exit 2).
