@@ -21,13 +21,7 @@ func TestApply(t *testing.T) {
 	long := strings.Repeat("n", 150)
 	longDir := "deep/" + strings.Repeat("p", 120)
 	longLink := strings.Repeat("../", 40) + "target"
-	tests := []struct {
-		name      string
-		layers    [][]ent
-		want      map[string]string
-		wantErr   string // substring; the tree is still checked when set
-		wantEntry string // the entry the EntryError names
-	}{
+	tests := []applyCase{
 		{
 			name:   "basic types and implicit parents",
 			layers: [][]ent{{dir("etc/"), file("etc/hosts", "h"), symlink("etc/link", "hosts"), hardlink("etc/hard", "etc/hosts"), file("./usr/bin/tool", "t")}},
@@ -280,11 +274,32 @@ func TestApply(t *testing.T) {
 			want:   map[string]string{"etc": "d 755", "etc/passwd": "f 644 1", ".wh.etc": "d 755", ".wh.etc/somefile": "f 644 x"},
 		},
 		{
+			name:   "a listed dir removed with its parent: its metadata does not go to a later dir at its path",
+			layers: [][]ent{{withMode(dir("d/sub"), 0700), file("d", "F"), dir("d"), file("d/sub/f", "1")}},
+			want:   map[string]string{"d": "d 755", "d/sub": "d 755", "d/sub/f": "f 644 1"},
+		},
+		{
 			name:   "unknown entry types are skipped",
 			layers: [][]ent{{{name: "weird", typ: 'Z', mode: 0644}, file("ok", "1")}},
 			want:   map[string]string{"ok": "f 644 1"},
 		},
 	}
+	runApplyCases(t, tests)
+}
+
+// applyCase is a sequence of layers and the tree applying them must give.
+type applyCase struct {
+	name      string
+	layers    [][]ent
+	want      map[string]string
+	wantErr   string // substring; the tree is still checked when set
+	wantEntry string // the entry the EntryError names
+}
+
+// runApplyCases applies each case's layers to a fresh root and checks the
+// tree, the error, open files and that nothing outside the root changed.
+func runApplyCases(t *testing.T, tests []applyCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root, check := sandbox(t)

@@ -139,6 +139,7 @@ func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
 	}
 	delete(a.restore, p)
 	delete(a.fresh, p)
+	delete(a.dirs, p) // a later dir at p (even an implicit one) is another dir
 	return nil
 }
 
