@@ -104,6 +104,10 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 		if err = ctx.Err(); err != nil {
 			break
 		}
+		if a.pool != nil && a.pool.failed.Load() {
+			err = a.pool.barrier() // stop at the next entry, as if applied in order
+			break
+		}
 		var hdr *tar.Header
 		hdr, err = tr.Next()
 		if err == io.EOF {
@@ -115,7 +119,11 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 			break
 		}
 		if err = a.entry(hdr, tr); err != nil {
-			err = &EntryError{Name: hdr.Name, Err: err}
+			// A pooled file's failure, met at this entry's barrier,
+			// already names its own entry.
+			if !errors.As(err, new(*EntryError)) {
+				err = &EntryError{Name: hdr.Name, Err: err}
+			}
 			break
 		}
 	}
@@ -292,9 +300,14 @@ func (a *applier) mkdir(t target, hdr *tar.Header) error {
 		return err
 	}
 	if !kept {
-		// Owner-writable until finish sets the real mode.
+		// Owner-writable until finish sets the real mode, whatever the
+		// umask or a default ACL inherited from the parent took away: the
+		// pool writes into fresh dirs without retryWritable.
 		if err := a.retryWritable(t.dir, func() error { return unix.Mkdirat(t.dir.fd, t.base, 0700) }); err != nil {
 			return fmt.Errorf("mkdir %s: %w", t.path(), err)
+		}
+		if err := unix.Fchmodat(t.dir.fd, t.base, 0700, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", t.path(), err)
 		}
 		a.fresh[t.path()] = struct{}{}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,10 +25,16 @@ import (
 // The applier waits for the pool (barrier) before anything that could
 // meet a pending file: an entry at a pending path, a hard link to one, a
 // walk through one, any removal, and the directories' metadata at the end.
+// A file fails in the pool as it would in order, under its own name, and
+// the applier stops at its next entry; a failure it can foresee (a name too
+// long) keeps the file out of the pool, so that nothing after it applies.
+// Fresh dirs are owner-writable until the end, whatever the umask or a
+// default ACL, so the pool never needs the applier's retryWritable.
 const (
 	poolFileMax  = 64 << 10  // larger files are written by the applier itself
 	poolBatchMax = 256 << 10 // bytes of content in one batch
 	poolBatchLen = 64        // files in one batch
+	nameMax      = 255       // NAME_MAX of Linux file systems
 )
 
 type pool struct {
@@ -37,6 +44,7 @@ type pool struct {
 	workers sync.WaitGroup
 	cur     *batch              // being filled by the applier
 	pending map[string]struct{} // canonical paths handed out since the last barrier
+	failed  atomic.Bool         // err is set: the applier stops at its next entry
 
 	mu    sync.Mutex
 	err   error // the first failure, an *EntryError
@@ -86,8 +94,8 @@ func newPool(a *applier) *pool {
 
 // eligible reports whether the file entry hdr for t may go to the pool.
 func (a *applier) eligible(t target, hdr *tar.Header) bool {
-	if a.pool == nil || hdr.Size > poolFileMax || t.dir.fd == a.rootFd {
-		return false
+	if a.pool == nil || hdr.Size > poolFileMax || t.dir.fd == a.rootFd || len(t.base) > nameMax {
+		return false // a name too long fails in order, in file
 	}
 	if _, ok := a.fresh[t.dir.path]; !ok {
 		return false
@@ -152,6 +160,7 @@ func (p *pool) run(w *applier, b *batch) {
 			p.mu.Lock()
 			if p.err == nil {
 				p.err = &EntryError{Name: f.hdr.Name, Err: err}
+				p.failed.Store(true)
 			}
 			p.mu.Unlock()
 			return

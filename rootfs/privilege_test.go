@@ -33,6 +33,7 @@ var unprivilegedTests = []string{
 	"TestBreakouts", "TestStateDirProtected",
 	"TestApplyPrivileges", "TestApplyFileCapability",
 	"FuzzApply", "TestCompareUmoci",
+	"TestPool", "TestPoolDirMetadataLast", "TestPoolNoLeaks", "TestPoolFreshDirNotWritable",
 }
 
 // TestUnprivileged re-runs the applier's tests as uid/gid 65534 when the
