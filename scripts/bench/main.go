@@ -8,8 +8,8 @@
 //   - curl | tar -xz (what the blog scripts do),
 //   - tar -xzf of the layer file,
 //
-// and the decode floor (klauspost gzip to io.Discard), interleaved round
-// by round, on tmpfs and on disk (disk runs end with sync). It prints the
+// and two decode floors, klauspost gzip and package inflate (rootfs-pull's
+// decoder) to io.Discard, interleaved round by round, on tmpfs and on disk (disk runs end with sync). It prints the
 // median times, the ratios rootfs-pull/peer, and peak RSS.
 package main
 
@@ -33,15 +33,16 @@ import (
 	"github.com/klauspost/compress/gzip"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/rootfs-pull/rootfs-pull/inflate"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 )
 
 type peer struct {
 	name  string
-	cmd   func(target string) string // shell command, "" for in-process
-	user  int                        // run as this uid (0: as we run)
-	floor bool
+	cmd   func(target string) string         // shell command, "" for in-process
+	user  int                                // run as this uid (0: as we run)
+	floor func(io.Reader) (io.Reader, error) // in-process decode to io.Discard
 }
 
 type sample struct {
@@ -157,7 +158,8 @@ func run(bin, work, tmpfs, crane, mirror, only, targetList string, rounds int) e
 		{name: "tar -xzf", cmd: func(t string) string {
 			return fmt.Sprintf("tar -xzf %s -C %s", q(layerFile), q(t))
 		}},
-		{name: "gzip decode floor", floor: true},
+		{name: "gzip decode floor", floor: func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
+		{name: "inflate decode floor", floor: func(r io.Reader) (io.Reader, error) { return inflate.NewReader(r, 8), nil }},
 	}
 	if only != "" {
 		var keep []peer
@@ -199,7 +201,7 @@ func run(bin, work, tmpfs, crane, mirror, only, targetList string, rounds int) e
 
 // measure runs one peer into a fresh target and times it.
 func measure(p peer, base string, disk bool, layerFile string) (sample, error) {
-	if p.floor {
+	if p.floor != nil {
 		// Decoding from a file, as from a network stream (not from a
 		// bytes.Reader, for which flate has a faster path no pull can use).
 		start := time.Now()
@@ -208,7 +210,7 @@ func measure(p peer, base string, disk bool, layerFile string) (sample, error) {
 			return sample{}, err
 		}
 		defer f.Close()
-		zr, err := gzip.NewReader(f)
+		zr, err := p.floor(f)
 		if err != nil {
 			return sample{}, err
 		}
