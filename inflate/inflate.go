@@ -64,7 +64,9 @@ func newInflater(r io.Reader, bufSize int) *inflater {
 }
 
 // offset is the position in the input of the next unconsumed bit's byte.
-func (f *inflater) offset() int64 { return f.read + int64(f.ip) - int64(f.nb>>3) }
+func (f *inflater) offset() int64 {
+	return f.read + int64(min(f.ip, f.iend)) - int64(f.nb>>3)
+}
 
 // unread gives the bit buffer's whole bytes back to the input.
 func (f *inflater) unread() {
@@ -257,6 +259,10 @@ func (f *inflater) dynamic() error {
 			i++
 		}
 	}
+	if lens[256] == 0 {
+		// Such a block could never end.
+		return fmt.Errorf("%w: no end-of-block code", ErrCorrupt)
+	}
 	if !build(f.dynLit[:], lens[:nlit], litBits, litSym) || !build(f.dynDist[:], lens[nlit:], distBits, distSym) {
 		return fmt.Errorf("%w: bad literal/length or distance code", ErrCorrupt)
 	}
@@ -317,6 +323,7 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 	in, ip, bb, nb, safe := f.in, f.ip, f.bb, f.nb, f.safe
 	lit, dist := f.lit, f.dist
 	var err error
+	pass := op // where this turn's output starts
 	for op < limit {
 		if ip > safe {
 			f.ip, f.bb, f.nb = ip, bb, nb
@@ -324,12 +331,15 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 				return op, err
 			}
 			// Past the end, loads read the zero padding; consuming
-			// any of it means the stream was cut short.
+			// any of it means the stream was cut short, and the
+			// last turn's output came from the padding: drop it.
 			if f.eof && f.ip*8-int(f.nb) > f.iend*8 {
-				return op, io.ErrUnexpectedEOF
+				f.ip = f.iend
+				return pass, io.ErrUnexpectedEOF
 			}
 			in, ip, bb, nb, safe = f.in, f.ip, f.bb, f.nb, f.safe
 		}
+		pass = op
 		bb |= binary.LittleEndian.Uint64(in[ip:]) << nb
 		ip += int((63 - nb) >> 3)
 		nb |= 56
@@ -416,11 +426,12 @@ func (f *inflater) huffman(out []byte, op, lo, limit int) (int, error) {
 		}
 		op += length
 	}
-	if f.eof && ip > f.iend && err == nil {
+	if f.eof && ip > f.iend {
 		// Bits loaded from the padding are not input: drop them, or
-		// fail if any were consumed.
+		// fail (and drop the last turn's output) if any were consumed:
+		// the stream was cut short, whatever the padding decoded to.
 		if ip*8-int(nb) > f.iend*8 {
-			err = io.ErrUnexpectedEOF
+			op, ip, nb, err = pass, f.iend, 0, io.ErrUnexpectedEOF
 		} else {
 			nb -= uint(ip-f.iend) * 8
 			bb &= 1<<nb - 1

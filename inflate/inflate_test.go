@@ -182,6 +182,13 @@ func TestCorrupt(t *testing.T) {
 		{"dynamic: over-subscribed code-length code", dynamic(0, 0, 0).bits(1, 3).bits(1, 3).bits(1, 3).bits(1, 3).b, "", ErrCorrupt},
 		{"dynamic: incomplete code-length code", dynamic(0, 0, 0).bits(0, 3).bits(0, 3).bits(2, 3).bits(0, 3).b, "", ErrCorrupt},
 		{"dynamic: repeat with nothing before", dynamic(0, 0, 0).bits(1, 3).bits(1, 3).bits(0, 3).bits(0, 3).code(0, 1).b, "", ErrCorrupt},
+		{"dynamic: no end-of-block code", dynamic(0, 0, 14).
+			// code-length code: 18 and 1 of length 1 (codes 1 and 0)
+			bits(0, 3).bits(0, 3).bits(1, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).
+			bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(0, 3).bits(1, 3).
+			// literals 0 and 1 of length 1, 255 zeros (256 included), one distance code
+			code(0, 1).code(0, 1).code(1, 1).bits(127, 7).code(1, 1).bits(106, 7).code(0, 1).
+			code(0, 1).code(1, 1).code(0, 1).b, "", ErrCorrupt},
 		{"dynamic: repeats overrun", dynamic(0, 0, 0).bits(0, 3).bits(0, 3).bits(1, 3).bits(1, 3).code(1, 1).bits(127, 7).code(1, 1).bits(127, 7).b, "", ErrCorrupt},
 	}
 	for _, tt := range tests {
@@ -199,14 +206,21 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
-// Every cut of a valid stream fails; none reads as a short success.
+// Every cut of a valid stream fails; none reads as a short success, and
+// what is decoded before the error is the data's own beginning (a decoder
+// that reads ahead into zero padding must not pass on what it decoded).
 func TestTruncated(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	for ci := range compressors {
-		z := deflate(t, ci, sample(rng, 5000))
+		data := sample(rng, 5000)
+		z := deflate(t, ci, data)
 		for n := range len(z) {
-			if _, err := inflateAll(bytes.NewReader(z[:n]), 64, 1000); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrCorrupt) {
+			got, err := inflateAll(bytes.NewReader(z[:n]), 64, 1000)
+			if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("%s cut at %d of %d: %v", compressors[ci].name, n, len(z), err)
+			}
+			if !bytes.HasPrefix(data, got) {
+				t.Fatalf("%s cut at %d of %d: %d bytes decoded are not the data's first", compressors[ci].name, n, len(z), len(got))
 			}
 		}
 	}

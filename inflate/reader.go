@@ -35,6 +35,7 @@ type Reader struct {
 	ch   chan chunk
 	free chan []byte
 	stop chan struct{}
+	done chan struct{} // closed when run has returned
 	once sync.Once
 	cur  chunk
 	err  error
@@ -49,12 +50,32 @@ func NewReader(r io.Reader, ahead int) *Reader {
 		ch:   make(chan chunk, ahead),
 		free: make(chan []byte, ahead+1),
 		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
 	for range ahead + 1 {
 		z.free <- make([]byte, window+chunkSize+slack)
 	}
-	go z.run(&gunzip{f: newInflater(r, 256<<10)})
+	go func() {
+		defer close(z.done)
+		z.run(&gunzip{f: newInflater(stopReader{r, z.stop}, 256<<10)})
+	}()
 	return z
+}
+
+// stopReader ends the decoder's input once the Reader is closed, so that
+// the decoder stops within one input buffer rather than one chunk.
+type stopReader struct {
+	r    io.Reader
+	stop chan struct{}
+}
+
+func (s stopReader) Read(p []byte) (int, error) {
+	select {
+	case <-s.stop:
+		return 0, ErrClosed
+	default:
+		return s.r.Read(p)
+	}
 }
 
 // run decodes chunk after chunk, each buffer starting with the previous
@@ -101,6 +122,14 @@ func decodeSafely(g *gunzip, buf []byte, lo int) (op, newLo int, err error) {
 
 // Read implements io.Reader.
 func (z *Reader) Read(p []byte) (int, error) {
+	select {
+	case <-z.stop:
+		return 0, ErrClosed
+	default:
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for len(z.cur.data) == 0 {
 		if z.err != nil {
 			return 0, z.err
@@ -127,9 +156,12 @@ func (z *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close stops the decoder; it does not close the underlying reader. A
-// decoder blocked in the underlying reader's Read stops once that returns.
+// Close stops the decoder and waits for it, so that the underlying
+// reader, which Close does not close, is the caller's again when Close
+// returns. If the decoder is blocked in the underlying reader's Read,
+// Close waits for that Read to return.
 func (z *Reader) Close() error {
 	z.once.Do(func() { close(z.stop) })
+	<-z.done
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -19,6 +20,31 @@ import (
 )
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// countingReader counts Read calls; it is not safe for concurrent use, so
+// the race detector also sees reads that overlap.
+type countingReader struct {
+	r     io.Reader
+	reads atomic.Int64
+	buf   []byte
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	c.buf = p // unsynchronised, as pull's read-ahead is
+	return c.r.Read(p)
+}
+
+// emptyBlocks is an endless run of empty, non-final stored blocks.
+type emptyBlocks struct{}
+
+func (emptyBlocks) Read(p []byte) (int, error) {
+	n := 0
+	for len(p)-n >= 5 {
+		n += copy(p[n:], []byte{0, 0, 0, 0xff, 0xff})
+	}
+	return n, nil
+}
 
 type panicReader struct{}
 
@@ -75,6 +101,53 @@ func TestReader(t *testing.T) {
 			// buffered data may still be returned once
 			if _, err = io.ReadAll(z); !errors.Is(err, ErrClosed) {
 				t.Fatalf("read after close: %v", err)
+			}
+		}
+	})
+	t.Run("the source is the caller's after close", func(t *testing.T) {
+		// pull drains the layer's source after closing the decoder
+		// on an error: the decoder must not read it any more.
+		src := &countingReader{r: bytes.NewReader(blob)}
+		z := NewReader(src, 8)
+		if _, err := io.ReadFull(z, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		z.Close()
+		select {
+		case <-z.done:
+		default:
+			t.Fatal("Close returned before the decoder stopped")
+		}
+		n := src.reads.Load()
+		time.Sleep(100 * time.Millisecond)
+		if after := src.reads.Load(); after != n {
+			t.Fatalf("the source was read %d times after Close", after-n)
+		}
+		if _, err := io.Copy(io.Discard, src); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("close while the stream yields nothing", func(t *testing.T) {
+		// Endless empty stored blocks: the decoder never fills a chunk,
+		// yet Close must stop it.
+		z := NewReader(io.MultiReader(bytes.NewReader(blob[:10]), emptyBlocks{}), 1)
+		closed := make(chan struct{})
+		go func() { z.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not return")
+		}
+	})
+	t.Run("a gzip stream cut anywhere reads a true prefix, then fails", func(t *testing.T) {
+		small := sample(rng, 20000)
+		g := gz(t, small, gzip.Header{})
+		for n := 0; n < len(g); n += 7 {
+			z := NewReader(bytes.NewReader(g[:n]), 1)
+			got, err := io.ReadAll(z)
+			z.Close()
+			if err == nil || !bytes.HasPrefix(small, got) {
+				t.Fatalf("cut at %d: %d bytes, %v", n, len(got), err)
 			}
 		}
 	})
