@@ -192,10 +192,11 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 			return nil, err
 		}
 	}
-	if state != nil && state.Tainted {
-		// Known-bad bytes were applied by an earlier run: start over.
+	if state != nil && state.NeedsRebuild() {
+		// An earlier run applied bytes no digest confirmed (a layer that
+		// failed verification, or one it never finished): start over.
 		if err := rootfs.Clear(o.Dir); err != nil {
-			return nil, fmt.Errorf("empty %s of a layer that failed verification: %w", o.Dir, err)
+			return nil, fmt.Errorf("empty %s of a layer that was never verified: %w", o.Dir, err)
 		}
 		state = nil
 	}
@@ -236,11 +237,15 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 }
 
 // applyLayers applies the layers state does not mark applied, in order,
-// with later ones downloading ahead. A layer whose bytes fail verification
-// taints the tree (its entries cannot be undone one by one): the state
-// says so and marks every layer unapplied. When the bad copy came from the
-// cache (now dropped) and mayRestart, the tree is emptied and again is
-// true: the caller applies every layer once more.
+// with later ones downloading ahead. Before a layer's first entry is
+// applied, the state durably names it as the one being applied, and only
+// a layer applied, verified and synced clears that: a layer stopped
+// midway, for whatever reason, leaves the tree needing a rebuild (its
+// entries cannot be undone one by one, and the bytes applied so far were
+// never verified). A layer whose bytes fail verification also marks every
+// layer unapplied; when the bad copy came from the cache (now dropped) and
+// mayRestart, the tree is emptied at once and again is true: the caller
+// applies every layer once more.
 func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
 	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
@@ -255,7 +260,11 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 		ev.Kind = EventLayerStart
 		emit(o.Progress, ev)
 		pf.claim(ctx, i)
-		st, err := applyLayer(ctx, c, im, i, o.Dir, o.Progress)
+		begin := func() error {
+			state.Applying = desc.Digest.String()
+			return state.Save(o.Dir)
+		}
+		st, err := applyLayer(ctx, c, im, i, o.Dir, begin, o.Progress)
 		if err == nil {
 			err = rootfs.Sync(o.Dir) // durable before the state says applied
 		}
@@ -267,17 +276,20 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 				state.Layers[j].Applied = false
 			}
 			if ve.Cached && mayRestart && rootfs.Clear(o.Dir) == nil {
+				state.Applying = ""
 				res.Resumed, res.Stats, state.Skipped = 0, rootfs.Stats{}, rootfs.Stats{}
 				return true, state.Save(o.Dir)
 			}
 			state.Tainted = true
 		}
 		if err != nil {
-			// The layer stays marked unapplied: a re-run applies it again.
+			// The layer stays marked unapplied, and Applying (when any of
+			// it reached the tree) has the next run rebuild the tree.
 			state.Save(o.Dir)
 			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
 		}
 		state.Layers[i].Applied = true
+		state.Applying = ""
 		if err := state.Save(o.Dir); err != nil {
 			return false, err
 		}
@@ -398,7 +410,9 @@ func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State 
 // applyLayer streams layer i: blob (digest and size verified) →
 // decompressor → diff_id hash → applier. Every byte is read, trailing
 // bytes after the tar end included, before the digests are compared.
-func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i int, dir string, progress func(Event)) (rootfs.Stats, error) {
+// begin is called once, before the applier reads its first byte (so
+// before any entry reaches the tree); an error from it stops the layer.
+func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i int, dir string, begin func() error, progress func(Event)) (rootfs.Stats, error) {
 	desc := im.Manifest.Layers[i]
 	diffID := im.Config.RootFS.DiffIDs[i]
 	if err := diffID.Validate(); err != nil {
@@ -426,7 +440,7 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	verifier := newAsyncHasher(diffID.Algorithm())
 	defer verifier.Close()
 	tee := io.TeeReader(dr, verifier)
-	st, err := rootfs.Apply(ctx, dir, tee)
+	st, err := rootfs.Apply(ctx, dir, &firstRead{r: tee, begin: begin})
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee) // bytes after the tar end marker count too
 		if err != nil {
@@ -479,6 +493,30 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if c.progress != nil && (time.Since(c.last) > 250*time.Millisecond || err == io.EOF) {
 		c.last = time.Now()
 		c.progress(c.ev)
+	}
+	return n, err
+}
+
+// firstRead calls begin once, when the first bytes from r are in hand and
+// before they are returned (so before any entry reaches the tree), and
+// fails every Read from then on if begin failed.
+type firstRead struct {
+	r     io.Reader
+	begin func() error
+	err   error
+}
+
+func (f *firstRead) Read(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	n, err := f.r.Read(p)
+	if n > 0 && f.begin != nil {
+		begin := f.begin
+		f.begin = nil
+		if f.err = begin(); f.err != nil {
+			return 0, f.err
+		}
 	}
 	return n, err
 }

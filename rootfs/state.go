@@ -40,12 +40,24 @@ type State struct {
 	// Tainted: a layer's stream failed verification after some of it was
 	// applied. Its entries (and whiteouts) cannot be undone one by one, so
 	// the next run empties the tree and applies every layer again.
-	Tainted  bool      `json:"tainted,omitempty"`
+	Tainted bool `json:"tainted,omitempty"`
+	// Applying is the digest of the layer whose entries are being applied:
+	// it is made durable before the layer's first entry and cleared only
+	// once the layer is applied, verified and synced. A run that finds it
+	// set stopped in the middle of a layer (a cut, a stall, Ctrl-C, kill,
+	// a power cut) with bytes applied that no digest ever confirmed, so the
+	// tree is treated as tainted.
+	Applying string    `json:"applying,omitempty"`
 	Launcher string    `json:"launcher,omitempty"` // the start script, absolute
 	Runtime  string    `json:"runtime,omitempty"`  // its default runtime
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`
 }
+
+// NeedsRebuild says the tree holds bytes that were never verified (a
+// layer that failed verification, or one cut in the middle): it must be
+// emptied and every layer applied again before it can be ready.
+func (s *State) NeedsRebuild() bool { return s.Tainted || s.Applying != "" }
 
 // LayerInfo records one layer and whether it is fully applied.
 type LayerInfo struct {
@@ -123,6 +135,16 @@ func WriteStateFile(dir, name string, data []byte) error {
 		return fmt.Errorf("write state: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(sd, name)); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	// The rename itself must be on disk before anything the state speaks
+	// of is written (a layer's first entry after "applying").
+	d, err := os.Open(sd)
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

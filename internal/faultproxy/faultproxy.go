@@ -29,10 +29,11 @@ type Proxy struct {
 	CutAfter      atomic.Int64
 	Stalls        atomic.Int32 // blob bodies that stop after StallAfter (or CutAfter) bytes and hang
 	StallAfter    atomic.Int64
-	IgnoreRange   atomic.Bool  // forward without Range: the answer is a full 200
-	Down          atomic.Bool  // every request fails (connection dropped)
-	BlobDelay     atomic.Int64 // nanoseconds each blob body waits before it is sent (a slow link)
-	Rate          atomic.Int64 // bytes per second blob bodies are sent at (0: as fast as they come)
+	IgnoreRange   atomic.Bool             // forward without Range: the answer is a full 200
+	Down          atomic.Bool             // every request fails (connection dropped)
+	BlobDelay     atomic.Int64            // nanoseconds each blob body waits before it is sent (a slow link)
+	Rate          atomic.Int64            // bytes per second blob bodies are sent at (0: as fast as they come)
+	Forge         atomic.Pointer[Forgery] // a blob answered with forged bytes (see Forgery)
 
 	// What it saw.
 	Manifests atomic.Int64 // manifest GETs
@@ -84,6 +85,9 @@ func take(n *atomic.Int32) bool {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.Down.Load() {
 		panic(http.ErrAbortHandler)
+	}
+	if p.forge(w, r) {
+		return
 	}
 	blob := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:")
 	manifest := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/")
