@@ -20,8 +20,10 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
@@ -47,15 +49,48 @@ const (
 	exitInterrupted = 130
 )
 
+// interruptGrace is how long a command may take to wind down after Ctrl-C
+// or SIGTERM before it is ended anyway: whatever it is blocked on (a read
+// from a terminal or pipe, a hung filesystem), the user gets the prompt
+// back within two seconds. Everything the tool writes is atomic or
+// recorded as unfinished first, so ending there loses nothing.
+const interruptGrace = 1500 * time.Millisecond
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	endTrace := profile("ROOTFS_PULL_TRACE", trace.Start, trace.Stop)
 	endCPU := profile("ROOTFS_PULL_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	done := make(chan struct{})
+	go watchInterrupt(ctx, stop, done, slices.Contains(os.Args, "--json"))
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	close(done)
 	endCPU() // before os.Exit, which runs no deferred calls
 	endTrace()
 	os.Exit(code)
+}
+
+// watchInterrupt ends the process with status 130 when a signal cancelled
+// ctx and the command has not returned (done) within interruptGrace. A
+// second Ctrl-C meanwhile ends it at once (the default action, restored by
+// stop).
+func watchInterrupt(ctx context.Context, stop func(), done <-chan struct{}, asJSON bool) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(interruptGrace):
+		const msg = "interrupted: stopped while waiting; a pull is left unfinished (not ready): run the same command again to resume"
+		fmt.Fprintln(os.Stderr, "rootfs-pull: "+msg)
+		if asJSON {
+			writeJSON(os.Stdout, map[string]any{"error": msg})
+		}
+		os.Exit(exitInterrupted)
+	}
 }
 
 // profile starts a trace or CPU profile into the file named by env, if
