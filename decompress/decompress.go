@@ -78,15 +78,38 @@ func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
 		// than 4 MiB on the benchmark's Debian layer).
 		return inflate.NewReader(br, 8), f, nil
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2),
+			zstd.WithDecoderMaxWindow(ZstdMaxWindow), zstd.WithDecoderMaxMemory(ZstdMaxWindow))
 		if err != nil {
 			return nil, f, fmt.Errorf("zstd: %w", err)
 		}
-		return zstdCloser{zr}, f, nil
+		return zstdReader{zr}, f, nil
 	}
 	return io.NopCloser(br), f, nil
 }
 
-type zstdCloser struct{ *zstd.Decoder }
+// ZstdMaxWindow is the largest zstd window (the history a decoder keeps)
+// a layer may ask for. A frame declares its own window, up to terabytes:
+// without a cap, one hostile layer makes the decoder allocate that much.
+// 32 MiB covers every level up to zstd --ultra -20 (levels 1-19, what
+// image builders use, need at most 8 MiB) and keeps a pull's peak memory
+// within the bound the README gives; frames that need more (zstd --long,
+// -21, -22) are refused with ErrZstdWindow.
+const ZstdMaxWindow = 32 << 20
 
-func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
+// ErrZstdWindow: a zstd layer asks for a window larger than ZstdMaxWindow.
+var ErrZstdWindow = errors.New("zstd layer needs a window larger than 32 MiB (zstd --long or --ultra -21/-22); rootfs-pull refuses it to bound memory")
+
+// zstdReader names the window error; it hides the decoder's WriteTo, so
+// every read goes through Read.
+type zstdReader struct{ d *zstd.Decoder }
+
+func (z zstdReader) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		err = ErrZstdWindow
+	}
+	return n, err
+}
+
+func (z zstdReader) Close() error { z.d.Close(); return nil }
