@@ -2,7 +2,9 @@ package pull
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +24,12 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 		return nil, err // swapping and removing it would reach through them
 	}
 	staging := siblingName(dir, "update")
+	old := siblingName(dir, "old")
+	for _, p := range []string{staging, old} {
+		if _, err := checkSibling(p); err != nil {
+			return nil, err
+		}
+	}
 	if st, err := rootfs.LoadState(staging); err == nil && st.Digest != im.Digest.String() {
 		// A newer tag moved again since an earlier interrupted update.
 		if err := rootfs.RemoveTree(staging); err != nil {
@@ -39,7 +47,6 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 	if err := unix.Renameat2(unix.AT_FDCWD, staging, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err == nil {
 		rootfs.RemoveTree(staging) // now the old one; a leftover is only disk space
 	} else {
-		old := siblingName(dir, "old")
 		if err := rootfs.RemoveTree(old); err != nil {
 			return nil, fmt.Errorf("remove %s: %w", old, err)
 		}
@@ -77,6 +84,12 @@ func recoverSwap(dir string) error {
 		return nil
 	}
 	old, staging := siblingName(dir, "old"), siblingName(dir, "update")
+	if ok, err := checkSibling(old); !ok || err != nil {
+		return err // no update was under way, or old is not ours
+	}
+	if _, err := checkSibling(staging); err != nil {
+		return err
+	}
 	if _, err := rootfs.LoadState(old); err != nil {
 		return nil // no update was under way
 	}
@@ -108,4 +121,48 @@ func (e *UpdateFailedError) Unwrap() error { return e.Err }
 // siblingName is a hidden directory beside dir for its work.
 func siblingName(dir, what string) string {
 	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".rootfs-pull-"+what)
+}
+
+// SiblingError: a name rootfs-pull uses beside a rootfs for an update is
+// taken by something it did not make there (a symlink, a file, a foreign
+// directory). Following or removing it could reach anywhere.
+type SiblingError struct{ Path string }
+
+func (e *SiblingError) Error() string {
+	return fmt.Sprintf("%s is in the way: it is not a directory rootfs-pull made (move it away)", e.Path)
+}
+
+// checkSibling says whether the work directory p exists; an error if it
+// exists and is not a real directory (never a symlink) holding
+// rootfs-pull's own state directory.
+func checkSibling(p string) (bool, error) {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.IsDir() {
+		return true, &SiblingError{Path: p}
+	}
+	if sd, err := os.Lstat(filepath.Join(p, rootfs.StateDirName)); err != nil || !sd.IsDir() {
+		return true, &SiblingError{Path: p}
+	}
+	return true, nil
+}
+
+// WorkSiblings lists the work directories of an unfinished update beside
+// dir that rootfs-pull made (see checkSibling), for rm to remove with it;
+// anything else under those names is left alone.
+func WorkSiblings(dir string) []string {
+	dir = filepath.Clean(dir)
+	var out []string
+	for _, what := range []string{"update", "old"} {
+		p := siblingName(dir, what)
+		if ok, err := checkSibling(p); ok && err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rootfs-pull/rootfs-pull/launcher"
+	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
@@ -63,9 +64,8 @@ func rmAction(c *cli.Context, stdout io.Writer) error {
 			removed = append(removed, st.Launcher)
 		}
 	}
-	for _, what := range []string{"update", "old"} { // an unfinished --update
-		sib := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".rootfs-pull-"+what)
-		if _, err := os.Lstat(sib); err == nil && rootfs.RemoveTree(sib) == nil {
+	for _, sib := range pull.WorkSiblings(abs) { // an unfinished --update
+		if rootfs.RemoveTree(sib) == nil {
 			removed = append(removed, sib)
 		}
 	}
