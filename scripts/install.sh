@@ -5,10 +5,11 @@
 #
 #   sh install.sh --from https://example.org/rootfs-pull/v1.0/
 #   sh install.sh --from ./dist [--bindir DIR] [--target linux-arm64]
+#   sh install.sh --from https://… --sums ./SHA256SUMS  # a copy you trust
 #
 # Installs into $PREFIX/bin on Termux, else ~/.local/bin (--bindir to
-# choose). Works with sh, curl or wget, and sha256sum (coreutils, busybox
-# or toybox) or shasum.
+# choose). Downloads only over https (no redirect to http). Works with sh,
+# curl or GNU wget, and sha256sum (coreutils, busybox or toybox) or shasum.
 set -eu
 me=install.sh
 die() {
@@ -16,15 +17,16 @@ die() {
 	exit 1
 }
 
-from= bindir= target=
+from= bindir= target= sums=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--from) from=${2:-}; shift 2 || die "--from needs a directory or URL" ;;
+	--sums) sums=${2:-}; shift 2 || die "--sums needs a SHA256SUMS file" ;;
 	--bindir) bindir=${2:-}; shift 2 || die "--bindir needs a directory" ;;
 	--target) target=${2:-}; shift 2 || die "--target needs a name such as linux-arm64" ;;
 	--print-target) print=1; shift ;;
 	-h | --help)
-		sed -n '2,13s/^# \{0,1\}//p' "$0"
+		sed -n '2,15s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*) die "unknown argument $1 (see --help)" ;;
@@ -64,6 +66,9 @@ if [ -n "${print:-}" ]; then
 	exit 0
 fi
 [ -n "$from" ] || die "give the release directory or URL with --from"
+case $from in
+http://*) die "refusing $from: plain http can be tampered with on the way; use https, or a directory" ;;
+esac
 
 if [ -z "$bindir" ]; then
 	if [ -n "$termux" ] && [ -n "${PREFIX:-}" ]; then
@@ -78,14 +83,15 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 fetch() { # fetch NAME: copy or download it into $tmp
 	case $from in
-	http://* | https://*)
+	https://*)
 		url=${from%/}/$1
+		# https only, redirects included: a redirect to http is refused.
 		if command -v curl >/dev/null 2>&1; then
-			curl -fsSL -o "$tmp/$1" "$url" || die "download $url failed"
-		elif command -v wget >/dev/null 2>&1; then
-			wget -q -O "$tmp/$1" "$url" || die "download $url failed"
+			curl -fsSL --proto '=https' --proto-redir '=https' -o "$tmp/$1" "$url" || die "download $url failed"
+		elif command -v wget >/dev/null 2>&1 && wget --help 2>&1 | grep -q -- --https-only; then
+			wget -q --https-only -O "$tmp/$1" "$url" || die "download $url failed"
 		else
-			die "neither curl nor wget is installed (Termux: pkg install curl)"
+			die "curl is not installed (or this wget cannot be held to https): install curl (Termux: pkg install curl)"
 		fi
 		;;
 	*) cp "${from%/}/$1" "$tmp/$1" 2>/dev/null || die "$from has no $1" ;;
@@ -93,7 +99,11 @@ fetch() { # fetch NAME: copy or download it into $tmp
 }
 
 name=rootfs-pull-$target
-fetch SHA256SUMS
+if [ -n "$sums" ]; then
+	cp "$sums" "$tmp/SHA256SUMS" 2>/dev/null || die "cannot read $sums"
+else
+	fetch SHA256SUMS
+fi
 fetch "$name"
 want=$(awk -v n="$name" '$2 == n || $2 == "*" n { print $1 }' "$tmp/SHA256SUMS")
 [ -n "$want" ] || die "SHA256SUMS has no line for $name"
