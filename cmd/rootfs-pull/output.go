@@ -116,8 +116,38 @@ func (p *printer) success(r *pull.Result) {
 		if note := skippedNote(r.Stats); note != "" {
 			fmt.Fprintln(p.stdout, note)
 		}
+		if os.Geteuid() == 0 {
+			if open := reachableBy(r.Dir); open != "" {
+				fmt.Fprintf(p.stderr, "rootfs-pull: note: %s can be entered by every user of this machine (through %s): the image's setuid programs and device nodes work for them too; keep rootfses in a directory only root can enter (chmod 700 %s)\n",
+					r.Dir, open, filepath.Dir(r.Dir))
+			}
+		}
 	}
 	info.print(p.stdout)
+}
+
+// reachableBy returns the directory that makes dir reachable by other
+// users (every directory from / down to dir lets others through), or ""
+// when one of them keeps them out. As root, a rootfs reachable that way
+// hands its setuid-root programs and device nodes to every local user, as
+// Docker's data root (0710) does not.
+func reachableBy(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return ""
+		}
+		if p == "/" {
+			return filepath.Dir(abs)
+		}
+	}
 }
 
 // newStartInfo says how to start the rootfs in dir: through its launcher
