@@ -28,7 +28,7 @@ var errOtherFS = errors.New("is on another filesystem (a mount?): not removing i
 // outside the tree is ever listed, chmodded or removed.
 type remover struct {
 	ctx     context.Context
-	dev     uint64          // the tree's filesystem
+	dev     uint64         // the tree's filesystem
 	removed func(p string) // told of each directory removed, if set
 }
 
