@@ -69,7 +69,8 @@ type EntryError struct {
 	Err  error
 }
 
-func (e *EntryError) Error() string { return fmt.Sprintf("entry %q: %v", e.Name, e.Err) }
+// Error names the entry shortly (a name can be 100 KB of anything).
+func (e *EntryError) Error() string { return fmt.Sprintf("entry \"%s\": %v", shortName(e.Name), e.Err) }
 func (e *EntryError) Unwrap() error { return e.Err }
 
 // Apply applies one layer, the tar stream r, to the directory root in
@@ -85,21 +86,28 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 		return Stats{}, fmt.Errorf("open rootfs %s: %w", root, err)
 	}
 	defer unix.Close(fd)
+	in := &countingReader{r: r}
 	a := &applier{
 		ctx:       ctx,
 		rootPath:  root,
 		rootFd:    fd,
+		in:        in,
 		written:   map[string]struct{}{},
 		ancestors: map[string]struct{}{},
-		dirs:      map[string]*tar.Header{},
-		restore:   map[string]uint32{},
+		dirs:      map[string]dirMeta{},
+		restore:   map[string]restoreMode{},
 		buf:       make([]byte, copyBufSize),
 		fresh:     map[string]struct{}{},
 		euid:      os.Geteuid(),
 		egid:      os.Getegid(),
 	}
+	var rst unix.Stat_t
+	if err := unix.Fstat(fd, &rst); err != nil {
+		return Stats{}, fmt.Errorf("stat rootfs %s: %w", root, err)
+	}
+	a.rootDev = rst.Dev
 	a.pool = newPool(a)
-	tr := tar.NewReader(r)
+	tr := tar.NewReader(in)
 	for {
 		if err = ctx.Err(); err != nil {
 			break
@@ -147,17 +155,67 @@ type applier struct {
 	ctx      context.Context
 	rootPath string
 	rootFd   int
+	rootDev  uint64 // removals stay on the root's filesystem
 	// written holds the canonical paths this layer wrote, ancestors their
 	// parents: whiteouts and opaque dirs spare both.
 	written, ancestors map[string]struct{}
-	dirs               map[string]*tar.Header // dir metadata, set by finish
-	restore            map[string]uint32      // dirs made owner-writable: original mode
+	dirs               map[string]dirMeta     // dir metadata, set by finish
+	restore            map[string]restoreMode // dirs made owner-writable: original mode
+	in                 *countingReader        // the layer's bytes, counted
+	content            int64                  // bytes of content produced (holes included)
 	cache              dirCache               // the last parent resolved
 	fresh              map[string]struct{}    // dirs this layer made: only its entries are in them
 	pool               *pool                  // makes small files in parallel; nil on one CPU
 	stats              Stats
 	buf                []byte
 	euid, egid         int
+}
+
+// dirMeta is a directory's header, set by finish on the inode this layer
+// made or kept there (dev/ino), never on whatever has its name by then.
+type dirMeta struct {
+	hdr      *tar.Header
+	dev, ino uint64
+}
+
+// restoreMode is a directory's mode before it was made owner-writable,
+// given back by finish to that inode only.
+type restoreMode struct {
+	mode     uint32
+	dev, ino uint64
+}
+
+// countingReader counts the bytes of the layer read so far.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// budget is how many more bytes of content the layer may produce: a
+// multiple of its bytes so far, so that holes (which cost the tar reader
+// a memclr per byte) cannot make the work exceed the input's by more.
+func (a *applier) budget() int64 {
+	return sparseRatio*a.in.n + sparseSlack - a.content
+}
+
+// isSparse reports a GNU sparse entry, old or PAX (whose holes the tar
+// reader fills with zeros).
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // mark records p as written by this layer.
@@ -185,6 +243,19 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
+	if err := checkName("name", hdr.Name); err != nil {
+		return err
+	}
+	if err := checkName("link target", hdr.Linkname); err != nil {
+		return err
+	}
+	if hdr.Size < 0 {
+		return fmt.Errorf("negative size %d", hdr.Size)
+	}
+	if isSparse(hdr) && hdr.Size > a.budget() {
+		return fmt.Errorf("%w: it declares %d bytes from %d bytes of layer so far (at most %dx plus %d MiB)",
+			ErrSparseTooLarge, hdr.Size, a.in.n, sparseRatio, sparseSlack>>20)
+	}
 	rel := cleanName(hdr.Name)
 	if whiteout.InMeta(rel) {
 		return nil
@@ -207,7 +278,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if rel == "" {
 		if hdr.Typeflag == tar.TypeDir {
-			a.dirs[""] = hdr
+			a.dirs[""] = dirMeta{hdr: hdr}
 		}
 		return nil // the root itself can only be a directory
 	}
@@ -279,7 +350,7 @@ func (a *applier) clear(t target, keepDir bool) (bool, error) {
 		if err == unix.ENOENT {
 			return false, nil
 		}
-		return false, fmt.Errorf("stat %s: %w", t.path(), err)
+		return false, fmt.Errorf("stat %s: %w", shortName(t.path()), err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		if keepDir {
@@ -288,7 +359,7 @@ func (a *applier) clear(t target, keepDir bool) (bool, error) {
 		if err := a.settle(); err != nil {
 			return false, err
 		}
-		return false, a.removeAll(t.dir, t.base, st.Mode)
+		return false, a.removeAll(t.dir, t.base, &st)
 	}
 	a.forget()
 	return false, a.retryWritable(t.dir, func() error { return unix.Unlinkat(t.dir.fd, t.base, 0) })
@@ -304,14 +375,28 @@ func (a *applier) mkdir(t target, hdr *tar.Header) error {
 		// umask or a default ACL inherited from the parent took away: the
 		// pool writes into fresh dirs without retryWritable.
 		if err := a.retryWritable(t.dir, func() error { return unix.Mkdirat(t.dir.fd, t.base, 0700) }); err != nil {
-			return fmt.Errorf("mkdir %s: %w", t.path(), err)
+			return fmt.Errorf("mkdir %s: %w", shortName(t.path()), err)
 		}
-		if err := unix.Fchmodat(t.dir.fd, t.base, 0700, 0); err != nil {
-			return fmt.Errorf("chmod %s: %w", t.path(), err)
+	}
+	// The inode made (or kept) here is the one finish will set: it is
+	// pinned now, and chmodded through its descriptor.
+	var st unix.Stat_t
+	fd, err := openNode(t.dir.fd, t.base, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		unix.Close(fd)
+		err = errReplaced
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", shortName(t.path()), err)
+	}
+	defer unix.Close(fd)
+	if !kept {
+		if err := chmodFd(fd, 0700, true); err != nil {
+			return fmt.Errorf("chmod %s: %w", shortName(t.path()), err)
 		}
 		a.fresh[t.path()] = struct{}{}
 	}
-	a.dirs[t.path()] = hdr
+	a.dirs[t.path()] = dirMeta{hdr: hdr, dev: st.Dev, ino: st.Ino}
 	a.mark(t.path())
 	a.stats.Dirs++
 	return nil
@@ -325,7 +410,16 @@ func (a *applier) mkdirImplicit(d dirRef, name string) error {
 		return err
 	}
 	if err == nil {
-		if err := unix.Fchmodat(d.fd, name, 0755, 0); err != nil { // undo the umask
+		var st unix.Stat_t
+		fd, err := openNode(d.fd, name, &st)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return errReplaced
+		}
+		if err := chmodFd(fd, 0755, true); err != nil { // undo the umask
 			return err
 		}
 		a.fresh[joinPath(d.path, name)] = struct{}{}
@@ -340,6 +434,7 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		a.stats.Bytes += hdr.Size
+		a.content += hdr.Size
 		a.mark(t.path())
 		a.stats.Files++
 		return nil
@@ -355,19 +450,19 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create %s: %w", t.path(), err)
+		return fmt.Errorf("create %s: %w", shortName(t.path()), err)
 	}
 	f := os.NewFile(uintptr(fd), t.path())
 	defer f.Close()
 	n, err := a.copyData(f, r)
 	a.stats.Bytes += n
 	if err != nil {
-		return fmt.Errorf("write %s: %w", t.path(), err)
+		return fmt.Errorf("write %s: %w", shortName(t.path()), err)
 	}
 	if n > 0 {
 		startWriteback(fd)
 	}
-	if err := a.setMeta(t, hdr, fd); err != nil {
+	if err := a.setMeta(t, hdr, fd, false); err != nil {
 		return err
 	}
 	a.mark(t.path())
@@ -388,6 +483,10 @@ func (a *applier) copyData(f *os.File, r io.Reader) (int64, error) {
 			return n, err
 		}
 		m, rerr := fill(r, a.buf)
+		if int64(m) > a.budget() {
+			return n, fmt.Errorf("%w: %d bytes of content from %d bytes of layer", ErrSparseTooLarge, a.content+int64(m), a.in.n)
+		}
+		a.content += int64(m)
 		if m > 0 {
 			chunk := a.buf[:m]
 			if allZero(chunk) {
@@ -442,9 +541,9 @@ func (a *applier) symlink(t target, hdr *tar.Header) error {
 	// The link text is stored as is; it is data, only ever followed by
 	// this package's own walk, which keeps it inside the root.
 	if err := a.retryWritable(t.dir, func() error { return unix.Symlinkat(hdr.Linkname, t.dir.fd, t.base) }); err != nil {
-		return fmt.Errorf("symlink %s: %w", t.path(), err)
+		return fmt.Errorf("symlink %s: %w", shortName(t.path()), err)
 	}
-	if err := a.setMeta(t, hdr, -1); err != nil {
+	if err := a.setMetaAt(t, hdr, unix.S_IFLNK); err != nil {
 		return err
 	}
 	a.mark(t.path())
@@ -459,17 +558,17 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 	}
 	src, err := a.resolveParent(trel, false)
 	if errors.Is(err, errReserved) {
-		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
+		return fmt.Errorf("hard link target \"%s\" is reserved", shortName(hdr.Linkname))
 	}
 	if err != nil {
 		if ignorable(err) {
-			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
+			return fmt.Errorf("hard link target \"%s\" does not exist in the rootfs", shortName(hdr.Linkname))
 		}
 		return err
 	}
 	defer a.release(src.dir)
 	if reserved(src.path()) {
-		return fmt.Errorf("hard link target %q is reserved", hdr.Linkname)
+		return fmt.Errorf("hard link target \"%s\" is reserved", shortName(hdr.Linkname))
 	}
 	if err := a.waitFor(src); err != nil {
 		return err
@@ -477,12 +576,12 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 	var st unix.Stat_t
 	if err := a.lstatAt(src.dir, src.base, &st); err != nil {
 		if err == unix.ENOENT {
-			return fmt.Errorf("hard link target %q does not exist in the rootfs", hdr.Linkname)
+			return fmt.Errorf("hard link target \"%s\" does not exist in the rootfs", shortName(hdr.Linkname))
 		}
 		return err
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return fmt.Errorf("hard link target %q is a directory", hdr.Linkname)
+		return fmt.Errorf("hard link target \"%s\" is a directory", shortName(hdr.Linkname))
 	}
 	return a.withTarget(rel, func(t target) error {
 		if t.path() == src.path() {
@@ -497,16 +596,32 @@ func (a *applier) hardlink(rel string, hdr *tar.Header) error {
 		case unix.EPERM, unix.EACCES, unix.EMLINK, unix.EXDEV, unix.ENOTSUP:
 			// Android denies link(2) to apps: copy the target instead.
 			if err := a.copyFile(src, t); err != nil {
-				return fmt.Errorf("hard link %s (copying %s): %w", t.path(), src.path(), err)
+				return fmt.Errorf("hard link %s (copying %s): %w", shortName(t.path()), shortName(src.path()), err)
 			}
 			a.stats.HardlinkCopies++
 		default:
-			return fmt.Errorf("hard link %s to %s: %w", t.path(), src.path(), err)
+			return fmt.Errorf("hard link %s to %s: %w", shortName(t.path()), shortName(src.path()), err)
 		}
 		a.mark(t.path())
 		a.stats.Hardlinks++
 		return nil
 	})
+}
+
+// setMetaAt sets hdr's metadata on what this layer just made at t, a
+// symlink or node of type typ, through an O_PATH descriptor of it.
+func (a *applier) setMetaAt(t target, hdr *tar.Header, typ uint32) error {
+	var st unix.Stat_t
+	fd, err := openNode(t.dir.fd, t.base, &st)
+	if err == nil && st.Mode&unix.S_IFMT != typ {
+		unix.Close(fd)
+		err = errReplaced
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", shortName(t.path()), err)
+	}
+	defer unix.Close(fd)
+	return a.setMeta(t, hdr, fd, true)
 }
 
 func (a *applier) node(t target, hdr *tar.Header) error {
@@ -533,9 +648,9 @@ func (a *applier) node(t target, hdr *tar.Header) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("mknod %s: %w", t.path(), err)
+		return fmt.Errorf("mknod %s: %w", shortName(t.path()), err)
 	}
-	if err := a.setMeta(t, hdr, -1); err != nil {
+	if err := a.setMetaAt(t, hdr, mode&unix.S_IFMT); err != nil {
 		return err
 	}
 	a.mark(t.path())
@@ -576,29 +691,44 @@ func (a *applier) finish() error {
 	var first error
 	for _, p := range paths {
 		if err := a.finishDir(p); err != nil && first == nil {
-			first = fmt.Errorf("directory %q: %w", p, err)
+			first = fmt.Errorf("directory \"%s\": %w", shortName(p), err)
 		}
 	}
 	return first
 }
 
 func (a *applier) finishDir(p string) error {
+	fd := a.rootFd
 	t := target{dir: dirRef{fd: a.rootFd}, base: "."}
 	if p != "" {
-		// No symlinks followed: a dir replaced later in the layer is skipped.
+		// No symlinks followed, and only the inode recorded for p: a dir
+		// replaced later in the layer, or swapped by anyone, is skipped.
 		d, err := a.walk(path.Dir(p), false, false)
 		if err != nil {
 			return nil
 		}
 		defer a.release(d)
 		t = target{dir: d, base: path.Base(p)}
+		var st unix.Stat_t
+		nfd, err := openNode(d.fd, t.base, &st)
+		if err != nil {
+			return nil
+		}
+		defer unix.Close(nfd)
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil
+		}
+		dev, ino := a.restore[p].dev, a.restore[p].ino
+		if m, ok := a.dirs[p]; ok {
+			dev, ino = m.dev, m.ino
+		}
+		if st.Dev != dev || st.Ino != ino {
+			return nil
+		}
+		fd = nfd
 	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(t.dir.fd, t.base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil
+	if m, ok := a.dirs[p]; ok {
+		return a.setMeta(t, m.hdr, fd, true)
 	}
-	if hdr, ok := a.dirs[p]; ok {
-		return a.setMeta(t, hdr, -1)
-	}
-	return unix.Fchmodat(t.dir.fd, t.base, a.restore[p], 0)
+	return chmodFd(fd, a.restore[p].mode, true)
 }

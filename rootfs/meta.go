@@ -15,54 +15,59 @@ import (
 const xattrPAXPrefix = "SCHILY.xattr."
 
 // setMeta applies hdr's ownership, xattrs, mode and times, in that order
-// (chown clears setuid bits and file capabilities, so it goes first). With
-// fd ≥ 0 the open file is used; otherwise t, never following a symlink
-// except in fchmodat, which is only called on what this layer just made
-// (a node) or verified to be a directory.
-func (a *applier) setMeta(t target, hdr *tar.Header, fd int) error {
+// (chown clears setuid bits and file capabilities, so it goes first), to
+// the exact inode fd holds: a file's real descriptor or, with opath, an
+// O_PATH one from openNode (a directory, node or symlink checked by the
+// caller). Nothing here resolves a path but a symlink's own times, set
+// relative to its held parent without following it.
+func (a *applier) setMeta(t target, hdr *tar.Header, fd int, opath bool) error {
 	isLink := hdr.Typeflag == tar.TypeSymlink
+	isDir := hdr.Typeflag == tar.TypeDir
 	if hdr.Uid != a.euid || hdr.Gid != a.egid {
 		var err error
-		if fd >= 0 {
-			err = unix.Fchown(fd, hdr.Uid, hdr.Gid)
+		if opath {
+			err = chownFd(fd, hdr.Uid, hdr.Gid)
 		} else {
-			err = unix.Fchownat(t.dir.fd, t.base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW)
+			err = unix.Fchown(fd, hdr.Uid, hdr.Gid)
 		}
 		switch err {
 		case nil:
 		case unix.EPERM, unix.EINVAL: // not root, or an unmapped id in a user namespace
 			a.stats.SkippedChown++
 		default:
-			return fmt.Errorf("chown %s: %w", t.path(), err)
+			return fmt.Errorf("chown %s: %w", shortName(t.path()), err)
 		}
 	}
 	if !isLink {
 		// xattrs before the mode: unprivileged, setting a user. xattr
 		// needs write permission, which a read-only file or dir (0444,
 		// 0555, 0000) only has until its mode is set.
-		if err := a.setXattrs(t, hdr, fd); err != nil {
+		if err := a.setXattrs(t, hdr, fd, opath); err != nil {
 			return err
 		}
 		mode := tarMode(hdr)
 		var err error
-		if fd >= 0 {
-			err = unix.Fchmod(fd, mode)
+		if opath {
+			err = chmodFd(fd, mode, isDir)
 		} else {
-			err = unix.Fchmodat(t.dir.fd, t.base, mode, 0)
+			err = unix.Fchmod(fd, mode)
 		}
 		if err != nil {
-			return fmt.Errorf("chmod %s: %w", t.path(), err)
+			return fmt.Errorf("chmod %s: %w", shortName(t.path()), err)
 		}
 	}
 	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
 	var err error
-	if fd >= 0 {
-		err = futimens(fd, ts)
-	} else {
+	switch {
+	case isLink:
 		err = unix.UtimesNanoAt(t.dir.fd, t.base, ts, unix.AT_SYMLINK_NOFOLLOW)
+	case opath:
+		err = utimesFd(fd, ts, isDir)
+	default:
+		err = futimens(fd, ts)
 	}
 	if err != nil && !isLink {
-		return fmt.Errorf("set times of %s: %w", t.path(), err)
+		return fmt.Errorf("set times of %s: %w", shortName(t.path()), err)
 	}
 	return nil
 }
@@ -86,7 +91,7 @@ func tarMode(hdr *tar.Header) uint32 {
 // setXattrs applies the PAX SCHILY.xattr.* records. Refusals (a non-root
 // user and a trusted. or security. name, or a filesystem without xattrs)
 // are counted, not fatal.
-func (a *applier) setXattrs(t target, hdr *tar.Header, fd int) error {
+func (a *applier) setXattrs(t target, hdr *tar.Header, fd int, opath bool) error {
 	var names []string
 	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, xattrPAXPrefix) {
@@ -96,27 +101,28 @@ func (a *applier) setXattrs(t target, hdr *tar.Header, fd int) error {
 	if len(names) == 0 {
 		return nil
 	}
-	if fd < 0 {
+	set := func(name string, val []byte) error { return unix.Fsetxattr(fd, name, val, 0) }
+	if opath {
 		if hdr.Typeflag != tar.TypeDir {
-			a.stats.SkippedXattrs += len(names) // device nodes: no fd to use
+			a.stats.SkippedXattrs += len(names) // device nodes and FIFOs: left alone
 			return nil
 		}
-		dfd, err := unix.Openat(t.dir.fd, t.base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			a.stats.SkippedXattrs += len(names)
-			return nil
+		set = func(name string, val []byte) error {
+			err := unix.Setxattr(procFd(fd), name, val, 0)
+			if err == unix.ENOENT {
+				err = viaDot(fd, err, func(rfd int) error { return unix.Fsetxattr(rfd, name, val, 0) })
+			}
+			return err
 		}
-		defer unix.Close(dfd)
-		fd = dfd
 	}
 	for _, k := range names {
-		err := unix.Fsetxattr(fd, strings.TrimPrefix(k, xattrPAXPrefix), []byte(hdr.PAXRecords[k]), 0)
+		err := set(strings.TrimPrefix(k, xattrPAXPrefix), []byte(hdr.PAXRecords[k]))
 		switch err {
 		case nil:
 		case unix.EPERM, unix.EACCES, unix.ENOTSUP, unix.EINVAL, unix.ERANGE:
 			a.stats.SkippedXattrs++
 		default:
-			return fmt.Errorf("setxattr %s on %s: %w", k, t.path(), err)
+			return fmt.Errorf("setxattr %s on %s: %w", shortName(k), shortName(t.path()), err)
 		}
 	}
 	return nil
@@ -159,23 +165,40 @@ func (a *applier) copyFile(src, dst target) error {
 		return unix.Symlinkat(link, dst.dir.fd, dst.base)
 	case unix.S_IFREG:
 	default:
-		return fmt.Errorf("cannot copy %s: not a regular file", src.path())
+		return fmt.Errorf("cannot copy %s: not a regular file", shortName(src.path()))
+	}
+	// The source is pinned by an O_PATH fd: the chmod below and the read
+	// act on the regular file just checked, whatever its name meets.
+	var pst unix.Stat_t
+	pfd, err := openNode(src.dir.fd, src.base, &pst)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+	if pst.Mode&unix.S_IFMT != unix.S_IFREG || !sameInode(&pst, &st) {
+		return fmt.Errorf("%s: %w", shortName(src.path()), errReplaced)
 	}
 	mode := st.Mode & 07777
 	if mode&0400 == 0 {
 		// A 0000 file of ours: readable for the copy, then as it was.
-		// It is a regular file (checked above), so fchmodat cannot follow.
-		if err := unix.Fchmodat(src.dir.fd, src.base, mode|0400, 0); err != nil {
+		if err := chmodFd(pfd, mode|0400, false); err != nil {
 			return err
 		}
-		defer unix.Fchmodat(src.dir.fd, src.base, mode, 0)
+		defer chmodFd(pfd, mode, false)
 	}
-	in, err := unix.Openat(src.dir.fd, src.base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	in, err := unix.Openat(src.dir.fd, src.base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	inf := os.NewFile(uintptr(in), src.path())
 	defer inf.Close()
+	var ist unix.Stat_t
+	if err := unix.Fstat(in, &ist); err != nil {
+		return err
+	}
+	if !sameInode(&ist, &pst) {
+		return fmt.Errorf("%s: %w", shortName(src.path()), errReplaced)
+	}
 	out, err := unix.Openat(dst.dir.fd, dst.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0600)
 	if err != nil {
 		return err

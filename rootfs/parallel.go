@@ -115,7 +115,7 @@ func (p *pool) add(t target, hdr *tar.Header, r io.Reader) error {
 	if b == nil {
 		fd, err := unix.FcntlInt(uintptr(t.dir.fd), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("dup %s: %w", t.dir.path, err)
+			return fmt.Errorf("dup %s: %w", shortName(t.dir.path), err)
 		}
 		b = <-p.free
 		b.dir = dirRef{fd: fd, path: t.dir.path}
@@ -126,7 +126,7 @@ func (p *pool) add(t target, hdr *tar.Header, r io.Reader) error {
 	b.data = b.data[:start+int(hdr.Size)]
 	if _, err := io.ReadFull(r, b.data[start:]); err != nil {
 		b.data = b.data[:start]
-		return fmt.Errorf("read %s: %w", t.path(), err)
+		return fmt.Errorf("read %s: %w", shortName(t.path()), err)
 	}
 	b.files = append(b.files, pooledFile{hdr: hdr, base: t.base, data: b.data[start:]})
 	p.pending[t.path()] = struct{}{}
@@ -173,7 +173,7 @@ func (p *pool) run(w *applier, b *batch) {
 func (a *applier) smallFile(t target, hdr *tar.Header, data []byte) error {
 	fd, err := unix.Openat(t.dir.fd, t.base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", t.path(), err)
+		return fmt.Errorf("create %s: %w", shortName(t.path()), err)
 	}
 	defer unix.Close(fd)
 	if allZero(data) {
@@ -192,12 +192,12 @@ func (a *applier) smallFile(t target, hdr *tar.Header, data []byte) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", t.path(), err)
+		return fmt.Errorf("write %s: %w", shortName(t.path()), err)
 	}
 	if len(data) > 0 {
 		startWriteback(fd)
 	}
-	return a.setMeta(t, hdr, fd)
+	return a.setMeta(t, hdr, fd, false)
 }
 
 // barrier waits until every file handed out is made, and returns the

@@ -34,6 +34,8 @@ var unprivilegedTests = []string{
 	"TestApplyPrivileges", "TestApplyFileCapability",
 	"FuzzApply", "TestCompareUmoci",
 	"TestPool", "TestPoolDirMetadataLast", "TestPoolNoLeaks", "TestPoolFreshDirNotWritable",
+	"TestSwapRaceApply", "TestSwapRaceRemove", "TestSwapMakeWritable", "TestSwapDuringFinish", "TestRemoveSwapAfterListing",
+	"TestRemoveTreeSymlinks", "TestHugeEntryName", "TestShortNames", "TestSparseBudget", "TestStateDirNoFollow",
 }
 
 // TestUnprivileged re-runs the applier's tests as uid/gid 65534 when the

@@ -65,18 +65,18 @@ func (a *applier) removeLower(d dirRef, name string) error {
 		if err == unix.ENOENT {
 			return nil
 		}
-		return fmt.Errorf("stat %s: %w", p, err)
+		return fmt.Errorf("stat %s: %w", shortName(p), err)
 	}
 	if _, ok := a.ancestors[p]; !ok || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return a.removeAll(d, name, st.Mode)
+			return a.removeAll(d, name, &st)
 		}
 		a.forget()
 		return a.retryWritable(d, func() error { return unix.Unlinkat(d.fd, name, 0) })
 	}
-	fd, err := unix.Openat(d.fd, name, openPath|unix.O_DIRECTORY, 0)
+	fd, err := openDirExact(d.fd, name, &st)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", p, err)
+		return fmt.Errorf("open %s: %w", shortName(p), err)
 	}
 	child := dirRef{fd: fd, path: p}
 	defer a.release(child)
@@ -92,54 +92,32 @@ func (a *applier) removeLower(d dirRef, name string) error {
 	return nil
 }
 
-// removeAll removes the directory d/name and everything in it, never
-// following a symlink; mode is the directory's current mode.
-func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
+// removeAll removes the directory d/name, the inode st (from an lstat),
+// and everything in it, never following a symlink (see remover).
+func (a *applier) removeAll(d dirRef, name string, st *unix.Stat_t) error {
 	p := joinPath(d.path, name)
 	if reserved(p) {
-		return fmt.Errorf("refusing to remove %s", p)
+		return fmt.Errorf("refusing to remove %s", shortName(p))
 	}
 	a.forget()
-	if mode&0700 != 0700 {
-		// Non-root: make it ours to empty. It is a directory (checked by
-		// the caller with AT_SYMLINK_NOFOLLOW), so fchmodat cannot follow.
-		if err := unix.Fchmodat(d.fd, name, mode&07777|0700, 0); err != nil {
-			return fmt.Errorf("chmod %s: %w", p, err)
-		}
-	}
-	fd, err := unix.Openat(d.fd, name, openPath|unix.O_DIRECTORY, 0)
+	r := &remover{ctx: a.ctx, dev: a.rootDev, removed: func(q string) {
+		delete(a.restore, q)
+		delete(a.fresh, q)
+		delete(a.dirs, q) // a later dir at q (even an implicit one) is another dir
+	}}
+	fd, err := r.openDir(d.fd, name, p, st)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", p, err)
+		return err
 	}
-	child := dirRef{fd: fd, path: p}
-	names, err := a.readDir(child)
-	for _, n := range names {
-		if err != nil {
-			break
-		}
-		var st unix.Stat_t
-		if err = unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if err == unix.ENOENT {
-				err = nil
-			}
-			continue
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = a.removeAll(child, n, st.Mode)
-		} else {
-			err = unix.Unlinkat(fd, n, 0)
-		}
-	}
+	err = r.emptyDir(fd, p, 1)
 	unix.Close(fd)
 	if err != nil {
-		return fmt.Errorf("remove %s: %w", p, err)
+		return err
 	}
 	if err := a.retryWritable(d, func() error { return unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR) }); err != nil {
-		return fmt.Errorf("remove %s: %w", p, err)
+		return fmt.Errorf("remove %s: %w", shortName(p), err)
 	}
-	delete(a.restore, p)
-	delete(a.fresh, p)
-	delete(a.dirs, p) // a later dir at p (even an implicit one) is another dir
+	r.removed(p)
 	return nil
 }
 
@@ -147,12 +125,12 @@ func (a *applier) removeAll(d dirRef, name string, mode uint32) error {
 func (a *applier) readDir(d dirRef) ([]string, error) {
 	fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == unix.EACCES {
-		if err = a.makeWritable(d.path); err == nil {
+		if err = a.makeWritable(d); err == nil {
 			fd, err = unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read dir %s: %w", d.path, err)
+		return nil, fmt.Errorf("read dir %s: %w", shortName(d.path), err)
 	}
 	defer unix.Close(fd)
 	var names []string
@@ -160,7 +138,7 @@ func (a *applier) readDir(d dirRef) ([]string, error) {
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err != nil {
-			return nil, fmt.Errorf("read dir %s: %w", d.path, err)
+			return nil, fmt.Errorf("read dir %s: %w", shortName(d.path), err)
 		}
 		if n <= 0 {
 			return names, nil
@@ -183,34 +161,31 @@ func (a *applier) lstatAt(d dirRef, name string, st *unix.Stat_t) error {
 func (a *applier) retryWritable(d dirRef, op func() error) error {
 	err := op()
 	if err == unix.EACCES {
-		if a.makeWritable(d.path) == nil {
+		if a.makeWritable(d) == nil {
 			err = op()
 		}
 	}
 	return err
 }
 
-// makeWritable adds owner rwx to the directory at canonical path p and
-// remembers its mode for finish. p was reached by walk, so every
-// component is a real directory and fchmodat cannot be led by a symlink.
-func (a *applier) makeWritable(p string) error {
-	name := p
-	if name == "" {
-		name = "."
-	}
+// makeWritable adds owner rwx to the directory d and remembers its mode
+// for finish. d's descriptor is that directory (opened by walk without
+// following anything), and the chmod goes through it: no path is
+// resolved again, so nothing swapped meanwhile can redirect it.
+func (a *applier) makeWritable(d dirRef) error {
 	var st unix.Stat_t
-	if err := unix.Fstatat(a.rootFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstat(d.fd, &st); err != nil {
 		return err
 	}
 	mode := st.Mode & 07777
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || mode&0700 == 0700 {
 		return unix.EACCES // nothing to fix: the refusal is real
 	}
-	if err := unix.Fchmodat(a.rootFd, name, mode|0700, 0); err != nil {
+	if err := chmodFd(d.fd, mode|0700, true); err != nil {
 		return err
 	}
-	if _, ok := a.restore[p]; !ok {
-		a.restore[p] = mode
+	if _, ok := a.restore[d.path]; !ok {
+		a.restore[d.path] = restoreMode{mode: mode, dev: st.Dev, ino: st.Ino}
 	}
 	return nil
 }

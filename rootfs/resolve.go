@@ -62,10 +62,14 @@ type dirRef struct {
 // root) when follow is set, and refused otherwise. With create, missing
 // directories are made (0755) and recorded as written by this layer.
 // The caller must release the result with a.release.
+//
+// The work is bounded whatever the name: at most MaxPathDepth directories
+// are held open, at most maxWalkSteps components visited (symlink targets
+// included), and each step costs one openat and one fstat.
 func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 	type frame struct {
 		fd   int
-		name string
+		path string // canonical, built once per frame
 	}
 	var stack []frame
 	cur := func() int {
@@ -75,11 +79,10 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 		return stack[len(stack)-1].fd
 	}
 	canon := func() string {
-		names := make([]string, len(stack))
-		for i, f := range stack {
-			names[i] = f.name
+		if len(stack) == 0 {
+			return ""
 		}
-		return strings.Join(names, "/")
+		return stack[len(stack)-1].path
 	}
 	closeAll := func() {
 		for _, f := range stack {
@@ -87,9 +90,21 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 		}
 		stack = nil
 	}
+	fail := func(err error) (dirRef, error) {
+		closeAll()
+		return dirRef{}, err
+	}
 	todo := splitPath(rel)
-	hops := 0
+	hops, steps := 0, 0
 	for len(todo) > 0 {
+		if steps++; steps > maxWalkSteps {
+			return fail(fmt.Errorf("%s: more than %d components to resolve: %w", shortName(rel), maxWalkSteps, ErrPathTooDeep))
+		}
+		if steps%64 == 0 && a.ctx != nil {
+			if err := a.ctx.Err(); err != nil {
+				return fail(err)
+			}
+		}
 		c := todo[0]
 		todo = todo[1:]
 		if c == ".." {
@@ -100,13 +115,14 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 			continue
 		}
 		if len(stack) == 0 && c == StateDirName {
-			closeAll()
-			return dirRef{}, fmt.Errorf("%s: %w", c, errReserved)
+			return fail(fmt.Errorf("%s: %w", c, errReserved))
+		}
+		if len(stack) >= MaxPathDepth {
+			return fail(fmt.Errorf("%s: more than %d directories deep: %w", shortName(rel), MaxPathDepth, ErrPathTooDeep))
 		}
 		here := dirRef{fd: cur(), path: canon()}
 		if err := a.waitFor(target{dir: here, base: c}); err != nil { // a file still being made
-			closeAll()
-			return dirRef{}, err
+			return fail(err)
 		}
 		var fd int
 		err := a.retryWritable(here, func() (err error) {
@@ -118,37 +134,36 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 				fd, err = unix.Openat(here.fd, c, openPath, 0)
 			}
 		}
+		p := joinPath(here.path, c)
+		if err == nil && len(p) > MaxPathLen {
+			unix.Close(fd)
+			err = ErrPathTooLong
+		}
 		if err != nil {
-			closeAll()
 			if err == unix.ENOENT {
-				return dirRef{}, fmt.Errorf("%s: %w", joinPath(canon(), c), errNotExist)
+				return fail(fmt.Errorf("%s: %w", shortName(p), errNotExist))
 			}
-			return dirRef{}, fmt.Errorf("open %s: %w", joinPath(canon(), c), err)
+			return fail(fmt.Errorf("open %s: %w", shortName(p), err))
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			unix.Close(fd)
-			closeAll()
-			return dirRef{}, fmt.Errorf("stat %s: %w", joinPath(canon(), c), err)
+			return fail(fmt.Errorf("stat %s: %w", shortName(p), err))
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
-			stack = append(stack, frame{fd, c})
+			stack = append(stack, frame{fd, p})
 		case unix.S_IFLNK:
 			unix.Close(fd)
-			p := joinPath(canon(), c)
 			if !follow {
-				closeAll()
-				return dirRef{}, fmt.Errorf("%s: %w", p, errSymlink)
+				return fail(fmt.Errorf("%s: %w", shortName(p), errSymlink))
 			}
 			if hops++; hops > maxSymlinkHops {
-				closeAll()
-				return dirRef{}, fmt.Errorf("%s: %w", p, unix.ELOOP)
+				return fail(fmt.Errorf("%s: %w", shortName(p), unix.ELOOP))
 			}
 			target, err := readlinkat(cur(), c)
 			if err != nil {
-				closeAll()
-				return dirRef{}, fmt.Errorf("readlink %s: %w", p, err)
+				return fail(fmt.Errorf("readlink %s: %w", shortName(p), err))
 			}
 			if strings.HasPrefix(target, "/") {
 				closeAll() // re-rooted: an absolute link starts at the root
@@ -156,19 +171,17 @@ func (a *applier) walk(rel string, create, follow bool) (dirRef, error) {
 			todo = append(splitPath(target), todo...)
 		default:
 			unix.Close(fd)
-			closeAll()
-			return dirRef{}, fmt.Errorf("%s: %w", joinPath(canon(), c), errNotDir)
+			return fail(fmt.Errorf("%s: %w", shortName(p), errNotDir))
 		}
 	}
 	if len(stack) == 0 {
 		return dirRef{fd: a.rootFd, path: ""}, nil
 	}
 	top := stack[len(stack)-1]
-	p := canon()
 	for _, f := range stack[:len(stack)-1] {
 		unix.Close(f.fd)
 	}
-	return dirRef{fd: top.fd, path: p}, nil
+	return dirRef{fd: top.fd, path: top.path}, nil
 }
 
 // release closes a dirRef from walk or resolveParent (never the root's

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -76,9 +77,80 @@ func StatePath(dir string) string { return filepath.Join(dir, StateDirName, "sta
 // ConfigPath is where dir keeps its image config.
 func ConfigPath(dir string) string { return filepath.Join(dir, StateDirName, "config.json") }
 
+// ErrStateDir: DIR/.rootfs-pull is not a real directory (a symlink, a
+// file): this tool's state is never read or written through it.
+var ErrStateDir = errors.New("is not a real directory (a symlink?): refusing to use it as rootfs-pull's state directory")
+
+// maxStateFile bounds a state file read back (state.json, an image
+// config): a planted huge file is refused, not read into memory.
+const maxStateFile = 16 << 20
+
+// openStateDir opens dir's state directory, which must be a real
+// directory: dir itself is the user's path, but StateDirName in it is
+// opened without following a symlink (a process running in the rootfs
+// could plant one between runs). With create, a missing one is made.
+func openStateDir(dir string, create bool) (int, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dfd)
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dfd, StateDirName, flags, 0)
+	if err == unix.ENOENT && create {
+		if err = unix.Mkdirat(dfd, StateDirName, 0755); err == nil || err == unix.EEXIST {
+			fd, err = unix.Openat(dfd, StateDirName, flags, 0)
+		}
+	}
+	switch err {
+	case nil:
+		return fd, nil
+	case unix.ELOOP, unix.ENOTDIR:
+		return -1, fmt.Errorf("%s: %w", shortName(filepath.Join(dir, StateDirName)), ErrStateDir)
+	default:
+		return -1, &os.PathError{Op: "open", Path: filepath.Join(dir, StateDirName), Err: err}
+	}
+}
+
+// ReadStateFile reads name from dir's state directory: a regular file,
+// opened without following a symlink or blocking on a FIFO, at most
+// 16 MiB.
+func ReadStateFile(dir, name string) ([]byte, error) {
+	sfd, err := openStateDir(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(sfd)
+	p := filepath.Join(dir, StateDirName, name)
+	fd, err := unix.Openat(sfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, fmt.Errorf("%s is a symlink: refusing to read it", shortName(p))
+		}
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: refusing to read it", shortName(p))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateFile {
+		return nil, fmt.Errorf("%s is larger than %d MiB: refusing to read it", shortName(p), maxStateFile>>20)
+	}
+	return b, nil
+}
+
 // LoadState reads dir's state; ErrNoState when it has none.
 func LoadState(dir string) (*State, error) {
-	b, err := os.ReadFile(StatePath(dir))
+	b, err := ReadStateFile(dir, "state.json")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoState
 	}
@@ -109,32 +181,11 @@ func (s *State) Save(dir string) error {
 	return WriteStateFile(dir, "state.json", b)
 }
 
-// WriteStateFile atomically writes name into dir's state directory.
+// WriteStateFile atomically writes name into dir's state directory (a
+// temp file made O_EXCL|O_NOFOLLOW in it, fsync, renameat), never through
+// a symlink.
 func WriteStateFile(dir, name string, data []byte) error {
-	sd := filepath.Join(dir, StateDirName)
-	if err := os.MkdirAll(sd, 0755); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	tmp, err := os.CreateTemp(sd, "."+name+".*")
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Chmod(tmp.Name(), 0644); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(sd, name)); err != nil {
+	if err := writeStateFile(dir, name, data); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	// The rename itself must be on disk before anything the state speaks
@@ -150,18 +201,67 @@ func WriteStateFile(dir, name string, data []byte) error {
 	return nil
 }
 
-// Lock takes dir's lock so two pulls never work on one rootfs at once.
-// Release it with the returned func.
-func Lock(dir string) (func(), error) {
-	sd := filepath.Join(dir, StateDirName)
-	if err := os.MkdirAll(sd, 0755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
+func writeStateFile(dir, name string, data []byte) error {
+	sfd, err := openStateDir(dir, true)
+	if err != nil {
+		return err
 	}
-	f, err := os.OpenFile(filepath.Join(sd, "lock"), os.O_CREATE|os.O_RDWR, 0644)
+	defer unix.Close(sfd)
+	var fd int
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = fmt.Sprintf(".%s.%d.%d", name, os.Getpid(), i)
+		fd, err = unix.Openat(sfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0644)
+		if err != unix.EEXIST || i == 100 {
+			break
+		}
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: filepath.Join(dir, StateDirName, tmp), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	done := false
+	defer func() {
+		f.Close()
+		if !done {
+			unix.Unlinkat(sfd, tmp, 0)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, 0644); err != nil { // whatever the umask
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Renameat(sfd, tmp, sfd, name); err != nil {
+		return &os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(dir, StateDirName, name), Err: err}
+	}
+	done = true
+	return nil
+}
+
+// Lock takes dir's lock so two pulls never work on one rootfs at once.
+// Release it with the returned func. The lock file is a regular file in
+// the real state directory, opened without following a symlink.
+func Lock(dir string) (func(), error) {
+	sfd, err := openStateDir(dir, true)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	defer unix.Close(sfd)
+	fd, err := unix.Openat(sfd, "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	f := os.NewFile(uintptr(fd), "lock")
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %s is not a regular file", dir, filepath.Join(StateDirName, "lock"))
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if err == unix.EWOULDBLOCK {
 			return nil, ErrLocked

@@ -2,7 +2,6 @@ package rootfs
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +14,7 @@ import (
 func Sync(dir string) error {
 	// The state directory is ours and readable; the root's own mode is the
 	// image's. syncfs needs a real (not O_PATH) descriptor.
-	fd, err := unix.Open(filepath.Join(dir, StateDirName), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := openStateDir(dir, false)
 	if err != nil {
 		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
