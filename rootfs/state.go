@@ -188,16 +188,6 @@ func WriteStateFile(dir, name string, data []byte) error {
 	if err := writeStateFile(dir, name, data); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	// The rename itself must be on disk before anything the state speaks
-	// of is written (a layer's first entry after "applying").
-	d, err := os.Open(sd)
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
 	return nil
 }
 
@@ -240,7 +230,9 @@ func writeStateFile(dir, name string, data []byte) error {
 		return &os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(dir, StateDirName, name), Err: err}
 	}
 	done = true
-	return nil
+	// The rename itself must be on disk before anything the state speaks
+	// of is written (a layer's first entry after "applying").
+	return unix.Fsync(sfd)
 }
 
 // Lock takes dir's lock so two pulls never work on one rootfs at once.

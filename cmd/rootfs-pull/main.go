@@ -472,7 +472,7 @@ func startCommandAction(c *cli.Context, stdout io.Writer) error {
 	if st.Status != rootfs.StatusReady {
 		return cli.Exit(fmt.Sprintf("%s is incomplete (an interrupted pull?): run rootfs-pull %s %s again to finish it", dir, st.Image, dir), exitFailure)
 	}
-	raw, err := os.ReadFile(rootfs.ConfigPath(dir))
+	raw, err := rootfs.ReadStateFile(dir, "config.json") // no-follow, regular files only
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: the image config is missing (%v): pull again with --force", dir, err), exitFailure)
 	}
