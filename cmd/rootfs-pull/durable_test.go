@@ -16,7 +16,8 @@ import (
 // A layer is on disk before the state says it is applied, and the rootfs
 // before it says ready: the real binary, traced by strace, calls syncfs
 // once per layer, each time just before the state file is replaced, and
-// starts each file's writeback as it goes.
+// starts each file's writeback as it goes. Before a layer's first file,
+// the state is saved naming the layer being applied.
 func TestPullIsDurable(t *testing.T) {
 	strace, err := exec.LookPath("strace")
 	if err != nil {
@@ -48,11 +49,15 @@ func TestPullIsDurable(t *testing.T) {
 			seq = append(seq, "syncfs")
 		case strings.HasPrefix(m[1], "sync_file_range"):
 			seq = append(seq, "range")
-		case strings.Contains(line, "/.rootfs-pull/state.json\""):
+		case strings.Contains(line, "/.rootfs-pull/state.json\"") || strings.Contains(line, ", \"state.json\""):
 			seq = append(seq, "state")
 		}
 	}
+	// And each layer's first file is written only after a save (the
+	// state naming the layer being applied) that is not the previous
+	// layer's "applied".
 	syncs, ranges := 0, 0
+	marked, firstRange := false, true
 	for i, s := range seq {
 		switch s {
 		case "syncfs":
@@ -60,8 +65,17 @@ func TestPullIsDurable(t *testing.T) {
 			if i+1 >= len(seq) || seq[i+1] != "state" {
 				t.Errorf("syncfs #%d is not followed by the state's save: %v", syncs, seq)
 			}
+			marked, firstRange = false, true
+		case "state":
+			if i > 0 && seq[i-1] != "syncfs" {
+				marked = true
+			}
 		case "range":
 			ranges++
+			if firstRange && !marked {
+				t.Errorf("layer %d's first file is written before the state says it is being applied: %v", syncs+1, seq)
+			}
+			firstRange = false
 		}
 	}
 	if syncs != 2 {
