@@ -135,6 +135,27 @@ usage() {
 	exit 2
 }
 
+# prog prints the absolute path of host program $1, from PATH's absolute
+# directories. env is given the image's PATH: it must never look a runtime
+# up itself (command -v may answer a bare name: busybox's applets).
+prog() {
+	_ifs=$IFS
+	IFS=:
+	set -f
+	for _d in $PATH; do
+		case $_d in /*) ;; *) continue ;; esac
+		if [ -f "$_d/$1" ] && [ -x "$_d/$1" ]; then
+			IFS=$_ifs
+			set +f
+			printf '%s\n' "$_d/$1"
+			return 0
+		fi
+	done
+	IFS=$_ifs
+	set +f
+	return 1
+}
+
 # q appends its argument to $words, quoted so that eval reads it back as
 # one word, whatever it holds (spaces, quotes, $, newlines).
 q() {
@@ -252,7 +273,7 @@ guest_words() {
 runtime=${ROOTFS_RUNTIME:-{{q .Cfg.Runtime}}}
 if [ "$runtime" = auto ]; then
 	if [ "$(id -u)" = 0 ]; then
-		if command -v ruri >/dev/null 2>&1; then runtime=ruri; else runtime=chroot; fi
+		if prog ruri >/dev/null; then runtime=ruri; else runtime=chroot; fi
 	else
 		runtime=proot
 	fi
@@ -261,7 +282,7 @@ fi
 qemu=
 if [ -n "$qemu_arch" ]; then
 	for c in "qemu-$qemu_arch-static" "qemu-$qemu_arch"; do
-		qemu=$(command -v "$c" 2>/dev/null) && break
+		qemu=$(prog "$c") && break
 		qemu=
 	done
 	[ -n "$qemu" ] || [ "$runtime" = chroot ] ||
@@ -284,9 +305,9 @@ run() {
 
 case $runtime in
 proot)
-	proot=$(command -v proot) || proot=$(dry proot) || die "proot is not installed: pkg install proot (Termux) or apt install proot"
+	proot=$(prog proot) || proot=$(dry proot) || die "proot is not installed: pkg install proot (Termux) or apt install proot"
 	words=
-	q env
+	q "$(prog env || echo env)"
 	q -i
 	q --
 	# proot's own settings (Termux's loader and temporary directory).
@@ -332,9 +353,9 @@ chroot)
 	if [ -n "$qemu_arch" ] && [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ]; then
 		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
 	fi
-	chroot=$(command -v chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
-	sh=$(command -v sh)
-	command -v unshare >/dev/null 2>&1 || dry unshare >/dev/null || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
+	chroot=$(prog chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
+	sh=$(prog sh) || sh=/bin/sh
+	unshare=$(prog unshare) || unshare=$(dry unshare) || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
 	# /proc, /sys, /dev, /dev/pts and /dev/shm are mounted in a private
 	# mount namespace: they vanish when the container ends, however it
 	# ends, and two shells on one rootfs never unmount each other's.
@@ -342,7 +363,7 @@ chroot)
 		[ -d "$rootfs/$d" ] && [ ! -L "$rootfs/$d" ] || die "$rootfs/$d is not a directory: refusing to mount over it"
 	done
 	words=
-	q unshare
+	q "$unshare"
 	q -m
 	q "$sh"
 	q -c
@@ -361,7 +382,7 @@ chroot)
 		exec "$@"'
 	q "$me"
 	q "$rootfs"
-	q env
+	q "$(prog env || echo env)"
 	q -i
 	q --
 	words="$words $env_words"
@@ -372,7 +393,7 @@ chroot)
 	run
 	;;
 ruri)
-	ruri=$(command -v ruri) || ruri=$(dry ruri) || die "ruri is not installed: see https://github.com/RuriOSS/ruri"
+	ruri=$(prog ruri) || ruri=$(dry ruri) || die "ruri is not installed: see https://github.com/RuriOSS/ruri"
 	words=
 	q "$ruri"
 {{words (rest .Ruri)}}	[ -n "${TERM:-}" ] && { q -e; q TERM; q "$TERM"; }
