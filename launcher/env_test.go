@@ -363,6 +363,11 @@ func TestLaunchProperty(t *testing.T) {
 			}
 			bad = true
 		}
+		if i < 4 { // the attacks above must reach the launch
+			c.User, bad = "", false
+			c.WorkingDir = strings.ReplaceAll(c.WorkingDir, "\x00", "")
+			c.Cmd = slices.DeleteFunc(c.Cmd, func(a string) bool { return strings.ContainsRune(a, 0) })
+		}
 		var args []string // nil: the image's Cmd
 		if r.Intn(2) == 0 {
 			args = []string{}
