@@ -29,11 +29,11 @@ func TestCommand(t *testing.T) {
 	}{
 		{Ruri, nil, []string{"ruri", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
 			"-E", "1000", "/r/fs", "/bin/app", "serve", "--port=80"}},
-		{Proot, []string{"sh"}, []string{"env", "-i", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
-			"proot", "-i", "1000:1000", "-r", "/r/fs", "-b", "/dev", "-b", "/proc", "-b", "/sys", "-b", "/dev/urandom:/dev/random",
-			"-b", "/proc/self/fd:/dev/fd", "-b", "/r/fs/tmp:/dev/shm", "-w", "/srv", "/bin/app", "sh"}},
-		{Chroot, []string{}, []string{"env", "-i", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
-			"chroot", "--userspec=1000:1000", "--groups=1000,27", "/r/fs", "/bin/sh", "-c", `cd "$0" && exec "$@"`, "/srv", "/bin/app"}},
+		{Proot, []string{"sh"}, []string{"env", "-i", "--", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
+			hostPath("proot"), "-i", "1000:1000", "-r", "/r/fs", "-b", "/dev", "-b", "/proc", "-b", "/sys", "-b", "/dev/urandom:/dev/random",
+			"-b", "/proc/self/fd:/dev/fd", "-w", "/srv", "-b", "/r/fs/tmp:/dev/shm", "/bin/app", "sh"}},
+		{Chroot, []string{}, []string{"env", "-i", "--", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
+			hostPath("chroot"), "--userspec=1000:1000", "--groups=1000,27", "/r/fs", "/bin/sh", "-c", `cd "$0" && exec "$@"`, "/srv", "/bin/app"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.runtime, func(t *testing.T) {

@@ -38,7 +38,10 @@ type Config struct {
 	Entrypoint []string
 	Cmd        []string
 	Env        []string // NAME=VALUE, the image's with PATH and HOME filled in
-	WorkingDir string   // absolute, "/" by default
+	// DroppedEnv are the image's Env entries left out: not NAME=VALUE with
+	// a portable name (see env.go). DroppedEnvWarning says so in a line.
+	DroppedEnv []string
+	WorkingDir string // absolute, "/" by default
 	User       User
 	Runtime    string // Proot, Chroot, Ruri or Auto
 	// QemuArch is qemu's name for the image's architecture ("aarch64")
@@ -48,7 +51,13 @@ type Config struct {
 
 // NewConfig reads the image config img of the rootfs at dir into a Config.
 // host is the machine's architecture in OCI terms (runtime.GOARCH).
+// The config is checked first (CheckImage); bad Env entries are dropped
+// into DroppedEnv. WorkingDir is made absolute ("-w /" becomes "/-w /"),
+// so it can never be read as an option.
 func NewConfig(dir string, img ocispec.Image, hostArch, runtime string) (Config, error) {
+	if err := CheckImage(img); err != nil {
+		return Config{}, err
+	}
 	c := img.Config
 	u, err := ResolveUser(dir, c.User)
 	if err != nil {
@@ -67,13 +76,23 @@ func NewConfig(dir string, img ocispec.Image, hostArch, runtime string) (Config,
 	if cfg.Runtime == "" {
 		cfg.Runtime = Auto
 	}
-	cfg.Env = guestEnv(c.Env, u)
+	env, dropped := splitEnv(c.Env)
+	cfg.Env, cfg.DroppedEnv = guestEnv(env, u), dropped
 	cfg.Platform = img.OS + "/" + img.Architecture
 	if img.Variant != "" {
 		cfg.Platform += "/" + img.Variant
 	}
-	if img.Architecture != "" && img.Architecture != hostArch && !compatible(hostArch, img.Architecture) {
-		cfg.QemuArch = QemuArch(img.Architecture)
+	arch := img.Architecture
+	switch arch { // the kernel's names some images use
+	case "x86_64":
+		arch = "amd64"
+	case "aarch64":
+		arch = "arm64"
+	case "i386":
+		arch = "386"
+	}
+	if arch != "" && arch != hostArch && !compatible(hostArch, arch) {
+		cfg.QemuArch = QemuArch(arch)
 	}
 	return cfg, nil
 }
@@ -100,34 +119,63 @@ func compatible(host, image string) bool {
 }
 
 // QemuArch maps an OCI architecture to the suffix of qemu-user's binary
-// names (qemu-aarch64-static).
-func QemuArch(arch string) string {
-	switch arch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "i386"
-	case "mips64le":
-		return "mips64el"
-	case "mipsle":
-		return "mipsel"
-	case "loong64":
-		return "loongarch64"
-	}
-	return arch // arm, riscv64, ppc64le, s390x, mips64
-}
+// names (qemu-aarch64-static); "" for an architecture this tool does not
+// know (CheckImage refuses those).
+func QemuArch(arch string) string { return qemuNames[arch] }
 
 // FindQemu finds qemu-user for arch (qemu-ARCH-static, then qemu-ARCH) in
-// PATH. Without one it returns the static name and false.
+// PATH. Without one it returns the static name and false. arch must be
+// one of QemuArch's answers; any other finds nothing.
 func FindQemu(arch string) (string, bool) {
+	if !knownQemu(arch) {
+		return "qemu-" + strings.Map(func(r rune) rune {
+			if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '_' {
+				return r
+			}
+			return '_'
+		}, arch) + "-static", false
+	}
 	for _, name := range []string{"qemu-" + arch + "-static", "qemu-" + arch} {
-		if p, err := exec.LookPath(name); err == nil {
+		if p, err := lookPath(name); err == nil {
 			return p, true
 		}
 	}
 	return "qemu-" + arch + "-static", false
+}
+
+// knownQemu: arch is one of QemuArch's answers.
+func knownQemu(arch string) bool {
+	for _, q := range qemuNames {
+		if q == arch {
+			return true
+		}
+	}
+	return false
+}
+
+// lookPath is exec.LookPath (tests replace it).
+var lookPath = exec.LookPath
+
+// hostPath is the absolute path of the host program name: where PATH has
+// it, else where it would be installed (Termux's $PREFIX/bin, else /usr/bin
+// or, for chroot, /usr/sbin). A printed command never names a runtime by a
+// bare name: `env -i PATH=… proot` looks proot up in the PATH it was just
+// given, the image's, which could lead to a program the image planted.
+func hostPath(name string) string {
+	if p, err := lookPath(name); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	if prefix := os.Getenv("PREFIX"); filepath.IsAbs(prefix) {
+		if fi, err := os.Stat(filepath.Join(prefix, "bin")); err == nil && fi.IsDir() {
+			return filepath.Join(prefix, "bin", name)
+		}
+	}
+	if name == Chroot {
+		return "/usr/sbin/chroot"
+	}
+	return "/usr/bin/" + name
 }
 
 // DefaultName is the launcher's file name for a rootfs directory:
@@ -158,9 +206,8 @@ func (cfg Config) argv(runtime string) []string {
 			"-b", "/dev", "-b", "/proc", "-b", "/sys",
 			"-b", "/dev/urandom:/dev/random",
 			"-b", "/proc/self/fd:/dev/fd",
-			"-b", rootfsVar+"/tmp:/dev/shm",
 			"-w", cfg.WorkingDir)
-		return a
+		return a // the /dev/shm bind follows, when the rootfs's /tmp is a real directory
 	case Chroot:
 		a := []string{"chroot"}
 		if u.UID != 0 || u.GID != 0 {
@@ -173,7 +220,7 @@ func (cfg Config) argv(runtime string) []string {
 		return append(a, rootfsVar)
 	case Ruri:
 		a := []string{"ruri", "-W", cfg.WorkingDir}
-		for _, kv := range cfg.Env {
+		for _, kv := range cfg.env() {
 			name, value, _ := strings.Cut(kv, "=")
 			a = append(a, "-e", name, value)
 		}
@@ -195,14 +242,29 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 		abs = dir
 	}
 	var out []string
+	runtimeEnv, guest := splitHost(cfg.env())
 	if runtime != Ruri { // ruri clears the environment itself
-		out = append([]string{"env", "-i"}, cfg.Env...)
+		// "--": no entry can be an option of env's.
+		out = append(append([]string{"env", "-i", "--"}, runtimeEnv...), hostPath(runtime))
 	}
-	for _, w := range cfg.argv(runtime) {
+	for _, w := range cfg.argv(runtime)[1:] {
 		out = append(out, strings.ReplaceAll(w, rootfsVar, abs))
 	}
-	if cfg.QemuArch != "" {
-		q, _ := FindQemu(cfg.QemuArch)
+	if runtime == Ruri {
+		out = append([]string{"ruri"}, out...)
+	}
+	if runtime == Proot {
+		// The rootfs's /tmp as /dev/shm, unless it is now something else
+		// (a symlink would bind the host directory it names).
+		if fi, err := os.Lstat(filepath.Join(abs, "tmp")); err != nil || fi.IsDir() {
+			out = append(out, "-b", abs+"/tmp:/dev/shm")
+		}
+	}
+	if arch := cfg.QemuArch; knownQemu(arch) {
+		q, found := FindQemu(arch)
+		if !found {
+			q = hostPath(q) // proot would search the image's PATH
+		}
 		switch runtime {
 		case Proot:
 			out = append(out, "-q", q)
@@ -214,10 +276,23 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 		out = append(out, abs)
 	}
 	cmd := cfg.command(args)
+	if runtime != Ruri && len(guest) > 0 {
+		// Variables that would act on proot or chroot (LD_PRELOAD …) are
+		// set by the container's own shell, inside.
+		pre := append([]string{"/bin/sh", "-c", guestEnvProg, "sh"}, guest...)
+		cmd = append(append(pre, "--"), cmd...)
+	}
 	if runtime == Chroot && cfg.WorkingDir != "/" {
 		cmd = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, cfg.WorkingDir}, cmd...)
 	}
 	return append(out, cmd...)
+}
+
+// env is the container's environment: Env's valid entries (a Config made
+// by hand may hold any).
+func (cfg Config) env() []string {
+	valid, _ := splitEnv(cfg.Env)
+	return valid
 }
 
 // command is what runs in the container: Entrypoint + args, or Entrypoint

@@ -24,13 +24,20 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	if rel, err := filepath.Rel(filepath.Dir(absPath), absDir); err == nil && !strings.HasPrefix(rel, "..") {
 		rootfsExpr = `"$here"/` + Quote(rel)
 	}
+	if cfg.QemuArch != "" && !knownQemu(cfg.QemuArch) {
+		return nil, fmt.Errorf("%w: qemu architecture %s is not one this tool knows", ErrBadConfig, Printable(cfg.QemuArch, 60))
+	}
+	runtimeEnv, guest := splitHost(cfg.env())
 	data := map[string]any{
 		"Name":       filepath.Base(path),
 		"Cfg":        cfg,
 		"Rootfs":     rootfsExpr,
 		"Entrypoint": Quote(QuoteArgs(cfg.Entrypoint)),
 		"Cmd":        Quote(QuoteArgs(cfg.Cmd)),
-		"Env":        cfg.Env,
+		"Env":        runtimeEnv,
+		"GuestEnv":   guest,
+		"GuestProg":  guestEnvProg,
+		"Sensitive":  shSensitive(),
 		"Proot":      cfg.argv(Proot),
 		"Chroot":     cfg.argv(Chroot),
 		"Ruri":       cfg.argv(Ruri),
@@ -123,6 +130,32 @@ die() {
 	exit 1
 }
 
+usage() {
+	printf '%s: %s\n' "$me" "$*" >&2
+	exit 2
+}
+
+# prog prints the absolute path of host program $1, from PATH's absolute
+# directories. env is given the image's PATH: it must never look a runtime
+# up itself (command -v may answer a bare name: busybox's applets).
+prog() {
+	_ifs=$IFS
+	IFS=:
+	set -f
+	for _d in $PATH; do
+		case $_d in /*) ;; *) continue ;; esac
+		if [ -f "$_d/$1" ] && [ -x "$_d/$1" ]; then
+			IFS=$_ifs
+			set +f
+			printf '%s\n' "$_d/$1"
+			return 0
+		fi
+	done
+	IFS=$_ifs
+	set +f
+	return 1
+}
+
 # q appends its argument to $words, quoted so that eval reads it back as
 # one word, whatever it holds (spaces, quotes, $, newlines).
 q() {
@@ -142,18 +175,30 @@ q() {
 	words="$words '$_out'"
 }
 
-extra_env= storage=${ROOTFS_BIND_STORAGE:-}
+# -e NAME=VALUE: NAME is letters, digits and _ (not a digit first), or env
+# could read the word as its program or an option. Variables that would act
+# on proot or chroot themselves (LD_PRELOAD …) go to the container's shell.
+extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-}
 while [ $# -gt 0 ]; do
 	case $1 in
 	-e | --env)
-		[ $# -ge 2 ] || die "$1 needs NAME=VALUE"
+		[ $# -ge 2 ] || usage "$1 needs NAME=VALUE"
 		case $2 in
-		[A-Za-z_]*=*) ;;
-		*) die "$1 $2: want NAME=VALUE" ;;
+		*=*) ;;
+		*) usage "$1 $2: want NAME=VALUE" ;;
 		esac
-		words=$extra_env
+		case ${2%%=*} in
+		'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
+			usage "$1 $2: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
+			;;
+		esac
+		words=
 		q "$2"
-		extra_env=$words
+		case ${2%%=*} in
+		{{.Sensitive}}) extra_guest=$extra_guest$words ;;
+		*) extra_env=$extra_env$words ;;
+		esac
+		extra_all=$extra_all$words
 		shift 2
 		;;
 	--entrypoint)
@@ -203,11 +248,32 @@ words=
 q {{q .}}
 {{- end}}
 env_words="$words$extra_env"
+words=
+{{- range .GuestEnv}}
+q {{q .}}
+{{- end}}
+guest_env="$words$extra_guest"
+
+# guest_words appends what makes the container's /bin/sh set $guest_env
+# inside, just before the command (nothing when it is empty).
+guest_words() {
+	[ -n "$guest_env" ] || return 0
+	if [ -e "$rootfs/bin/sh" ] || [ -L "$rootfs/bin/sh" ]; then
+		q /bin/sh
+		q -c
+		q {{q .GuestProg}}
+		q sh
+		words="$words $guest_env"
+		q --
+	else
+		echo "$me: the rootfs has no /bin/sh to set LD_*/PROOT_*-like variables inside: left out" >&2
+	fi
+}
 
 runtime=${ROOTFS_RUNTIME:-{{q .Cfg.Runtime}}}
 if [ "$runtime" = auto ]; then
 	if [ "$(id -u)" = 0 ]; then
-		if command -v ruri >/dev/null 2>&1; then runtime=ruri; else runtime=chroot; fi
+		if prog ruri >/dev/null; then runtime=ruri; else runtime=chroot; fi
 	else
 		runtime=proot
 	fi
@@ -216,7 +282,7 @@ fi
 qemu=
 if [ -n "$qemu_arch" ]; then
 	for c in "qemu-$qemu_arch-static" "qemu-$qemu_arch"; do
-		qemu=$(command -v "$c" 2>/dev/null) && break
+		qemu=$(prog "$c") && break
 		qemu=
 	done
 	[ -n "$qemu" ] || [ "$runtime" = chroot ] ||
@@ -239,10 +305,11 @@ run() {
 
 case $runtime in
 proot)
-	proot=$(command -v proot) || proot=$(dry proot) || die "proot is not installed: pkg install proot (Termux) or apt install proot"
+	proot=$(prog proot) || proot=$(dry proot) || die "proot is not installed: pkg install proot (Termux) or apt install proot"
 	words=
-	q env
+	q "$(prog env || echo env)"
 	q -i
+	q --
 	# proot's own settings (Termux's loader and temporary directory).
 	for v in PROOT_TMP_DIR PROOT_LOADER PROOT_LOADER_32 PROOT_NO_SECCOMP LD_LIBRARY_PATH; do
 		eval "[ -n \"\${$v:-}\" ] && q \"$v=\${$v}\"" || :
@@ -254,9 +321,19 @@ proot)
 	case $help in *--link2symlink*) q --link2symlink ;; esac
 	case $help in *--kill-on-exit*) q --kill-on-exit ;; esac
 	case $help in *--sysvipc*) q --sysvipc ;; esac
-	# Android >= 8 hides these from apps: show the rootfs's stand-ins.
+	# The rootfs's /tmp as /dev/shm. proot binds what a symlink there names
+	# on the host: the image (changed since the pull, maybe) must not choose.
+	if [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
+		q -b
+		q "$rootfs/tmp:/dev/shm"
+	else
+		echo "$me: $rootfs/tmp is not a directory (a symlink?): no /dev/shm in the container" >&2
+	fi
+	# Android >= 8 hides these from apps: show the rootfs's stand-ins (not
+	# through a symlink, for the same reason).
 	for f in loadavg stat uptime version vmstat; do
-		if ! cat "/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$f" ]; then
+		if ! cat "/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$f" ] &&
+			[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/proc" ] && [ ! -L "$rootfs/.rootfs-pull/proc/$f" ]; then
 			q -b
 			q "$rootfs/.rootfs-pull/proc/$f:/proc/$f"
 		fi
@@ -267,6 +344,7 @@ proot)
 		done
 	fi
 	[ -z "$qemu" ] || { q -q; q "$qemu"; }
+	guest_words
 	words="$words $command"
 	run
 	;;
@@ -275,9 +353,9 @@ chroot)
 	if [ -n "$qemu_arch" ] && [ ! -e "/proc/sys/fs/binfmt_misc/qemu-$qemu_arch" ]; then
 		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
 	fi
-	chroot=$(command -v chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
-	sh=$(command -v sh)
-	command -v unshare >/dev/null 2>&1 || dry unshare >/dev/null || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
+	chroot=$(prog chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
+	sh=$(prog sh) || sh=/bin/sh
+	unshare=$(prog unshare) || unshare=$(dry unshare) || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
 	# /proc, /sys, /dev, /dev/pts and /dev/shm are mounted in a private
 	# mount namespace: they vanish when the container ends, however it
 	# ends, and two shells on one rootfs never unmount each other's.
@@ -285,7 +363,7 @@ chroot)
 		[ -d "$rootfs/$d" ] && [ ! -L "$rootfs/$d" ] || die "$rootfs/$d is not a directory: refusing to mount over it"
 	done
 	words=
-	q unshare
+	q "$unshare"
 	q -m
 	q "$sh"
 	q -c
@@ -304,20 +382,22 @@ chroot)
 		exec "$@"'
 	q "$me"
 	q "$rootfs"
-	q env
+	q "$(prog env || echo env)"
 	q -i
+	q --
 	words="$words $env_words"
 	q "$chroot"
 {{words (rest .Chroot)}}	[ "$workdir" = / ] || { q /bin/sh; q -c; q 'cd "$0" && exec "$@"'; q "$workdir"; }
+	guest_words
 	words="$words $command"
 	run
 	;;
 ruri)
-	ruri=$(command -v ruri) || ruri=$(dry ruri) || die "ruri is not installed: see https://github.com/RuriOSS/ruri"
+	ruri=$(prog ruri) || ruri=$(dry ruri) || die "ruri is not installed: see https://github.com/RuriOSS/ruri"
 	words=
 	q "$ruri"
 {{words (rest .Ruri)}}	[ -n "${TERM:-}" ] && { q -e; q TERM; q "$TERM"; }
-	eval "set -- $extra_env"
+	eval "set -- $extra_all"
 	for kv; do q -e; q "${kv%%=*}"; q "${kv#*=}"; done
 	if [ -n "$storage" ] && [ -d /sdcard ]; then q -m; q /sdcard; q /sdcard; fi
 	[ -z "$qemu" ] || { q -a; q "$qemu_arch"; q -q; q "$qemu"; }

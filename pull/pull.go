@@ -139,6 +139,11 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 // pullResolved pulls the resolved image im into o.Dir.
 func pullResolved(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (_ *Result, err error) {
 	ref := im.Ref
+	// What of the config goes on the launcher's command lines is checked
+	// before anything is written (the architecture names a qemu binary).
+	if err := launcher.CheckImage(im.Config); err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Familiar(), err)
+	}
 	created, err := makeDir(o.Dir)
 	if err != nil {
 		return nil, err

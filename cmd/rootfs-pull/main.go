@@ -441,6 +441,7 @@ type jsonResult struct {
 	Resumed     int          `json:"resumed_layers"`
 	Seconds     float64      `json:"seconds"`
 	Stats       rootfs.Stats `json:"stats"`
+	DroppedEnv  []string     `json:"dropped_env,omitempty"` // the image's bad Env entries, left out
 	jsonStart
 }
 

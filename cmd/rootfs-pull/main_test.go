@@ -166,7 +166,7 @@ func TestPullHuman(t *testing.T) {
 		t.Errorf("start-command: exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 	r = runCLI(t, "", "start-command", "--runtime", "chroot", dir)
-	if !strings.Contains(r.stdout, "(chroot):\n  env -i PATH=") {
+	if !strings.Contains(r.stdout, "(chroot):\n  env -i -- PATH=") {
 		t.Errorf("start-command --runtime chroot:\n%s", r.stdout)
 	}
 	oneErrorLine(t, runCLI(t, "", "start-command", t.TempDir()), 1, "pull an image into it first")

@@ -100,12 +100,15 @@ func (p *printer) success(r *pull.Result) {
 			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
 			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
 			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
-			Seconds: r.Duration.Seconds(), Stats: r.Stats, jsonStart: info,
+			Seconds: r.Duration.Seconds(), Stats: r.Stats, DroppedEnv: r.Launch.DroppedEnv, jsonStart: info,
 		})
 		return
 	}
 	if p.quiet {
 		return
+	}
+	if w := r.Launch.DroppedEnvWarning(); w != "" {
+		fmt.Fprintln(p.stderr, "rootfs-pull: warning: "+w)
 	}
 	if r.UpToDate {
 		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()))
