@@ -229,6 +229,11 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
 		return nil, err
 	}
+	// The container must be startable (its User known to its own
+	// /etc/passwd, a readable one) before the rootfs is called ready.
+	if _, err := launcher.NewConfig(o.Dir, im.Config, runtime.GOARCH, o.Runtime); err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
 	state.Status = rootfs.StatusReady
 	if err := state.Save(o.Dir); err != nil {
 		return nil, err

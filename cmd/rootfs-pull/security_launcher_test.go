@@ -217,7 +217,8 @@ func TestPullUserDBNotRegular(t *testing.T) {
 			push(t, reg.Host, "evil/"+tc.name, busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}, tc.entry))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := command(t, ctx, "", "-q", reg.Host+"/evil/"+tc.name, filepath.Join(t.TempDir(), "x"))
+			dir := filepath.Join(t.TempDir(), "x")
+			cmd := command(t, ctx, "", "-q", reg.Host+"/evil/"+tc.name, dir)
 			var errb strings.Builder
 			cmd.Stderr = &errb
 			err := cmd.Run()
@@ -230,6 +231,8 @@ func TestPullUserDBNotRegular(t *testing.T) {
 				r.code = ee.ExitCode()
 			}
 			oneErrorLine(t, r, 1, tc.want, "not a regular file")
+			// A container that cannot be started is not a ready rootfs.
+			assertNotReady(t, dir)
 		})
 	}
 }
