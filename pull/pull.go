@@ -275,7 +275,7 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 		if err != nil {
 			// The layer stays marked unapplied: a re-run applies it again.
 			state.Save(o.Dir)
-			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
+			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(desc.Digest), err)
 		}
 		state.Layers[i].Applied = true
 		if err := state.Save(o.Dir); err != nil {
