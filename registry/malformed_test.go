@@ -22,6 +22,9 @@ type fakeRegistry struct {
 	*httptest.Server
 	manifests map[string]fakeDoc // tag or digest → document
 	blobs     map[string][]byte
+	// before, if set, may answer a request itself (a challenge, a
+	// redirect) by returning true.
+	before func(w http.ResponseWriter, r *http.Request) bool
 }
 
 type fakeDoc struct {
@@ -29,10 +32,17 @@ type fakeDoc struct {
 	body      []byte
 }
 
-func newFakeRegistry(t *testing.T) *fakeRegistry {
+func newFakeRegistry(t *testing.T) *fakeRegistry { return startFake(t, false) }
+
+// startFake starts a fake registry on 127.0.0.1, over TLS (httptest's
+// certificate, for example.com) or plain HTTP.
+func startFake(t *testing.T, useTLS bool) *fakeRegistry {
 	t.Helper()
 	f := &fakeRegistry{manifests: map[string]fakeDoc{}, blobs: map[string][]byte{}}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.before != nil && f.before(w, r) {
+			return
+		}
 		if r.URL.Path == "/v2/" {
 			return
 		}
@@ -57,6 +67,11 @@ func newFakeRegistry(t *testing.T) *fakeRegistry {
 		}
 		http.NotFound(w, r)
 	}))
+	if useTLS {
+		f.StartTLS()
+	} else {
+		f.Start()
+	}
 	t.Cleanup(f.Close)
 	return f
 }
@@ -88,7 +103,13 @@ func (f *fakeRegistry) addManifest(tag, mediaType string, doc any) ocispec.Descr
 
 func (f *fakeRegistry) ref(t *testing.T, tag string) Reference {
 	t.Helper()
-	ref, err := ParseReference(strings.TrimPrefix(f.URL, "http://") + "/hostile/app:" + tag)
+	return f.refAt(t, f.Listener.Addr().String(), tag)
+}
+
+// refAt names the fake's image at host (e.g. example.com:PORT).
+func (f *fakeRegistry) refAt(t *testing.T, host, tag string) Reference {
+	t.Helper()
+	ref, err := ParseReference(host + "/hostile/app:" + tag)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,7 @@ func (r *resumable) Read(p []byte) (int, error) {
 				if r.ctx.Err() != nil {
 					return 0, r.ctx.Err()
 				}
-				if !r.again(err) {
+				if errors.Is(err, ErrRefusedAddress) || !r.again(err) {
 					return 0, err
 				}
 				continue

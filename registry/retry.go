@@ -89,7 +89,7 @@ func retryable(resp *http.Response, err error) (string, bool) {
 			ua   x509.UnknownAuthorityError
 			hn   x509.HostnameError
 		)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRefusedAddress) ||
 			errors.As(err, &rec) || errors.As(err, &cert) || errors.As(err, &ua) || errors.As(err, &hn) {
 			return "", false // another try gets the same answer
 		}
