@@ -20,6 +20,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Options configure a Client.
@@ -282,7 +284,7 @@ func (c *Client) do(ctx context.Context, method, url string, header http.Header)
 		err = newHTTPError(resp)
 	}
 	if err != nil {
-		err = wrapAuthError(err)
+		err = shortenURLError(wrapAuthError(err))
 		var he *HTTPError
 		if errors.As(err, &he) && errors.Is(he, ErrUnauthorized) {
 			if u, ok := c.users.Load(req.URL.Host); ok {
@@ -310,4 +312,14 @@ func wrapAuthError(err error) error {
 		e.Code, e.Message = er.Errors[0].Code, er.Errors[0].Message
 	}
 	return e
+}
+
+// shortenURLError cuts the URL a transport error names (a redirect's
+// Location, a realm: the server chose them) to a readable length.
+func shortenURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = safetext.Cut(ue.URL, 200)
+	}
+	return err
 }
