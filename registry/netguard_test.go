@@ -339,4 +339,3 @@ func TestForeignLayerURLsRefused(t *testing.T) {
 		})
 	}
 }
-
