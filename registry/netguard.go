@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
@@ -257,6 +258,7 @@ func (g *guard) dialChecked(ctx context.Context, network, addr string, loopbackO
 		addrs = addrs[:maxDialAddrs]
 	}
 	var errs []error
+	var targets []dialTarget
 	for _, a := range addrs {
 		a = a.Unmap()
 		cls := classify(a)
@@ -270,25 +272,89 @@ func (g *guard) dialChecked(ctx context.Context, network, addr string, loopbackO
 				continue
 			}
 		}
-		conn, err := g.dial(ctx, network, netip.AddrPortFrom(a, uint16(port)).String())
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, err
+		targets = append(targets, dialTarget{netip.AddrPortFrom(a, uint16(port)).String(), cls})
+	}
+	if len(targets) == 0 {
+		if len(errs) == 0 {
+			return nil, fmt.Errorf("%s: no address", safetext.Cut(host, 80))
+		}
+		return nil, errors.Join(errs...)
+	}
+	conn, cls, err := g.race(ctx, network, targets)
+	if err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
+	if registry && cls != addrForbidden {
+		g.mu.Lock()
+		g.inward = max(g.inward, cls)
+		g.mu.Unlock()
+	}
+	return conn, nil
+}
+
+type dialTarget struct {
+	addr string
+	cls  addrClass
+}
+
+// raceDelay is how long one address may try alone before the next starts
+// beside it, as Go's own dialer does between IPv6 and IPv4: a dead
+// address (a broken IPv6 route on a phone) costs this, not a timeout.
+const raceDelay = 300 * time.Millisecond
+
+// race dials targets in order, starting the next one whenever the last
+// failed or raceDelay passed; the first connection wins and the others
+// are closed.
+func (g *guard) race(ctx context.Context, network string, targets []dialTarget) (net.Conn, addrClass, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		conn net.Conn
+		cls  addrClass
+		err  error
+	}
+	results := make(chan result, len(targets))
+	next, pending := 0, 0
+	start := func() {
+		t := targets[next]
+		next++
+		pending++
+		go func() {
+			c, err := g.dial(ctx, network, t.addr)
+			results <- result{c, t.cls, err}
+		}()
+	}
+	start()
+	timer := time.NewTimer(raceDelay)
+	defer timer.Stop()
+	var errs []error
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				go func(n int) { // close the connections that lost
+					for ; n > 0; n-- {
+						if l := <-results; l.conn != nil {
+							l.conn.Close()
+						}
+					}
+				}(pending)
+				return r.conn, r.cls, nil
 			}
-			errs = append(errs, err)
-			continue
+			errs = append(errs, r.err)
+			if next < len(targets) && ctx.Err() == nil {
+				start()
+				timer.Reset(raceDelay)
+			}
+		case <-timer.C:
+			if next < len(targets) {
+				start()
+				timer.Reset(raceDelay)
+			}
 		}
-		if registry && cls != addrForbidden {
-			g.mu.Lock()
-			g.inward = max(g.inward, cls)
-			g.mu.Unlock()
-		}
-		return conn, nil
 	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("%s: no address", safetext.Cut(host, 80))
-	}
-	return nil, errors.Join(errs...)
+	return nil, 0, errors.Join(errs...)
 }
 
 // guardTransport routes each request by what it may use: verified TLS

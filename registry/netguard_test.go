@@ -339,3 +339,30 @@ func TestForeignLayerURLsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A name with a dead first address (a broken IPv6 route) still connects
+// through the next one at once, not after the dial timeout.
+func TestDialRacesAddresses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	g := newGuard(false)
+	g.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("203.0.113.60")}, nil
+	}
+	g.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if strings.HasPrefix(addr, "[2001:db8::1]") {
+			<-ctx.Done() // a black hole
+			return nil, ctx.Err()
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	start := time.Now()
+	conn, err := g.dialChecked(testCtx(t), "tcp", "dual.test:"+port(srv), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("connected after %v", d)
+	}
+}
