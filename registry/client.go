@@ -37,7 +37,8 @@ type Options struct {
 	NoDockerConfig bool
 	// UserAgent is sent with every request.
 	UserAgent string
-	// Transport overrides the HTTP transport (tests inject faults with it).
+	// Transport overrides the HTTP transport (tests inject faults with
+	// it). It replaces the checks on where connections go: for tests only.
 	Transport http.RoundTripper
 	// CAFile adds the PEM certificates in it to the system's roots.
 	CAFile string
