@@ -187,6 +187,7 @@ func newTransport(g *guard, caFile string) (*guardTransport, error) {
 	}
 	t.TLSHandshakeTimeout = 30 * time.Second
 	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxResponseHeaderBytes = 1 << 20 // a registry's headers are small; Go's default is 10 MiB
 	t.MaxIdleConnsPerHost = 8
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
