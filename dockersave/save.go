@@ -58,7 +58,7 @@ func Save(ctx context.Context, c *registry.Client, im *registry.Image, repoTag, 
 		diffID := im.Config.RootFS.DiffIDs[i]
 		id := layerID(parent, diffID)
 		if err := addLayer(ctx, c, im, i, tw, id+"/layer.tar", dir); err != nil {
-			return fmt.Errorf("layer %d/%d %s: %w", i+1, len(im.Manifest.Layers), desc.Digest.Encoded()[:12], err)
+			return fmt.Errorf("layer %d/%d %s: %w", i+1, len(im.Manifest.Layers), registry.ShortDigest(desc.Digest), err)
 		}
 		v1 := map[string]any{"id": id, "created": "1970-01-01T00:00:00Z"}
 		if parent != "" {

@@ -6,12 +6,18 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // DefaultURL is Docker Hub's web API.
@@ -50,8 +56,22 @@ type Image struct {
 	Digest       string `json:"digest"`
 }
 
-// maxPages bounds pagination.
-const maxPages = 50
+// Bounds on what the Hub API may make this client hold or do.
+const (
+	maxPages     = 50       // pages per listing
+	maxPageBytes = 4 << 20  // one page's body
+	maxBytes     = 16 << 20 // all pages of one listing
+	maxResults   = 10000    // results per listing, whatever limit asks
+)
+
+// Every text field a result carries is made safe to print: names that are
+// not repository or tag names drop the result, other text is escaped and
+// cut (see safetext).
+var (
+	repoRE  = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	fieldRE = regexp.MustCompile(`^[A-Za-z0-9._-]{0,64}$`)
+)
 
 // Search finds repositories matching term, at most limit of them.
 func (c *Client) Search(ctx context.Context, term string, limit int) ([]Repository, error) {
@@ -61,9 +81,17 @@ func (c *Client) Search(ctx context.Context, term string, limit int) ([]Reposito
 	q := url.Values{"query": {term}, "page_size": {fmt.Sprint(min(max(limit, 1), 100))}}
 	out, err := pages[Repository](ctx, c, c.url("/v2/search/repositories/?"+q.Encode()), limit)
 	if err != nil {
-		return nil, fmt.Errorf("search %q: %w", term, err)
+		return nil, fmt.Errorf("search %q: %w", safetext.Cut(term, 80), err)
 	}
-	return out, nil
+	clean := out[:0]
+	for _, r := range out {
+		if len(r.Name) > 255 || !repoRE.MatchString(r.Name) {
+			continue
+		}
+		r.Description = safetext.Cut(r.Description, 300)
+		clean = append(clean, r)
+	}
+	return clean, nil
 }
 
 // Tags lists a repository's tags ("library/ubuntu"), newest first, at most
@@ -72,21 +100,47 @@ func (c *Client) Tags(ctx context.Context, repo string, limit int) ([]Tag, error
 	q := url.Values{"page_size": {"100"}, "ordering": {"last_updated"}}
 	out, err := pages[Tag](ctx, c, c.url("/v2/repositories/"+repo+"/tags/?"+q.Encode()), limit)
 	if err != nil {
-		return nil, fmt.Errorf("tags of %s: %w", repo, err)
+		return nil, fmt.Errorf("tags of %s: %w", safetext.Cut(repo, 80), err)
 	}
-	return out, nil
+	clean := out[:0]
+	for _, t := range out {
+		if !tagRE.MatchString(t.Name) {
+			continue
+		}
+		t.Digest = cleanDigest(t.Digest)
+		images := t.Images[:0]
+		for _, im := range t.Images {
+			if fieldRE.MatchString(im.OS) && fieldRE.MatchString(im.Architecture) && fieldRE.MatchString(im.Variant) {
+				im.Digest = cleanDigest(im.Digest)
+				images = append(images, im)
+			}
+		}
+		t.Images = images
+		clean = append(clean, t)
+	}
+	return clean, nil
+}
+
+// cleanDigest keeps a valid digest and drops anything else.
+func cleanDigest(d string) string {
+	if digest.Digest(d).Validate() != nil {
+		return ""
+	}
+	return d
 }
 
 // pages collects up to limit results, following the API's "next" links
-// (at most maxPages of them).
+// (at most maxPages of them, maxBytes in all).
 func pages[T any](ctx context.Context, c *Client, next string, limit int) ([]T, error) {
+	limit = min(limit, maxResults)
 	var out []T
+	budget := int64(maxBytes)
 	for page := 0; next != "" && len(out) < limit && page < maxPages; page++ {
 		var doc struct {
 			Next    string `json:"next"`
 			Results []T    `json:"results"`
 		}
-		if err := c.get(ctx, next, &doc); err != nil {
+		if err := c.get(ctx, next, &doc, &budget); err != nil {
 			return nil, err
 		}
 		out = append(out, doc.Results...)
@@ -109,32 +163,54 @@ func (c *Client) url(p string) string {
 	return strings.TrimSuffix(base, "/") + p
 }
 
-// get fetches one page; "next" links must stay on the API's host.
-func (c *Client) get(ctx context.Context, u string, v any) error {
+// get fetches one page of at most maxPageBytes, and of what is left of
+// budget; "next" links, and redirects, must stay on the API's scheme and
+// host.
+func (c *Client) get(ctx context.Context, u string, v any, budget *int64) error {
 	base, _ := url.Parse(c.url("/"))
 	pu, err := url.Parse(u)
-	if err != nil || pu.Host != base.Host {
-		return fmt.Errorf("page link %q leaves %s", u, base.Host)
+	if err != nil || pu.Host != base.Host || pu.Scheme != base.Scheme || pu.User != nil {
+		return fmt.Errorf("page link %q leaves %s://%s", safetext.Cut(u, 80), base.Scheme, safetext.Cut(base.Host, 80))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	hc := http.Client{}
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 || req.URL.Host != base.Host || req.URL.Scheme != base.Scheme {
+			return fmt.Errorf("redirect to %q leaves %s://%s", safetext.Cut(req.URL.Redacted(), 80), base.Scheme, safetext.Cut(base.Host, 80))
+		}
+		return nil
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = safetext.Cut(ue.URL, 200)
+		}
 		return err
 	}
 	defer resp.Body.Close()
+	path := safetext.Cut(pu.Path, 80)
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s: not found", pu.Path)
+		return fmt.Errorf("%s: not found", path)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", pu.Path, resp.Status)
+		return fmt.Errorf("%s: %s", path, safetext.Cut(resp.Status, 80))
 	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(v)
+	n := min(int64(maxPageBytes), *budget)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, n+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(body)) > n {
+		return fmt.Errorf("%s: the answer is larger than the %d bytes this tool reads", path, n)
+	}
+	*budget -= int64(len(body))
+	return json.Unmarshal(body, v)
 }

@@ -296,7 +296,7 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 			// The layer stays marked unapplied, and Applying (when any of
 			// it reached the tree) has the next run rebuild the tree.
 			state.Save(o.Dir)
-			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), desc.Digest.Encoded()[:12], err)
+			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(desc.Digest), err)
 		}
 		state.Layers[i].Applied = true
 		state.Applying = ""

@@ -11,6 +11,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Blob opens the blob desc of ref's repository. Reading it to the end
@@ -22,7 +24,7 @@ import (
 // are skipped): the reader sees one unbroken stream.
 func (c *Client) Blob(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	if err := desc.Digest.Validate(); err != nil {
-		return nil, fmt.Errorf("blob %q: %w", desc.Digest, err)
+		return nil, fmt.Errorf("blob %q: %w", safetext.Cut(string(desc.Digest), 80), err)
 	}
 	bc := c.opts.Cache
 	if bc != nil {
@@ -127,7 +129,7 @@ func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor, header ht
 	for _, u := range desc.URLs {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") {
-			errs = append(errs, fmt.Errorf("foreign layer url %q: not http(s)", u))
+			errs = append(errs, fmt.Errorf("foreign layer url %q: not http(s)", safetext.Cut(u, 80)))
 			continue
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -143,7 +145,7 @@ func (c *Client) foreign(ctx context.Context, desc ocispec.Descriptor, header ht
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			errs = append(errs, err)
+			errs = append(errs, shortenURLError(err))
 			continue
 		}
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {

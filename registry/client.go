@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,12 +20,16 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Options configure a Client.
 type Options struct {
-	// Insecure allows plain HTTP and unverified TLS for every registry.
-	// Registries on loopback are always allowed both, as Docker does.
+	// Insecure allows plain HTTP and unverified TLS for the registries the
+	// client is asked about and their mirrors (by host name, any port),
+	// not for token realms, redirects or foreign-layer URLs elsewhere.
+	// Addresses dialed on loopback are always allowed both, as Docker does.
 	Insecure bool
 	// Username and Password, when set, are used for every registry.
 	Username, Password string
@@ -32,7 +37,8 @@ type Options struct {
 	NoDockerConfig bool
 	// UserAgent is sent with every request.
 	UserAgent string
-	// Transport overrides the HTTP transport (tests inject faults with it).
+	// Transport overrides the HTTP transport (tests inject faults with
+	// it). It replaces the checks on where connections go: for tests only.
 	Transport http.RoundTripper
 	// CAFile adds the PEM certificates in it to the system's roots.
 	CAFile string
@@ -54,6 +60,7 @@ type Options struct {
 // Client fetches manifests and blobs. It is safe for concurrent use.
 type Client struct {
 	opts    Options
+	guard   *guard       // where requests may go
 	auth    *auth.Client // registry requests: challenges, tokens, Basic
 	once    *http.Client // no retries: the scheme probe, foreign URLs (the next URL is the retry)
 	mu      sync.Mutex
@@ -74,12 +81,14 @@ func (c *Client) Counters() (retries, resumes int64) { return c.retries.Load(), 
 // NewClient builds a client. Credentials come from opts, then from the
 // docker config and its credential helpers.
 func NewClient(opts Options) (*Client, error) {
+	g := newGuard(opts.Insecure)
 	transport := opts.Transport
 	if transport == nil {
-		var err error
-		if transport, err = newTransport(opts.Insecure, opts.CAFile); err != nil {
+		gt, err := newTransport(g, opts.CAFile)
+		if err != nil {
 			return nil, err
 		}
+		transport = gt
 	}
 	for domain, ms := range opts.Mirrors {
 		for _, m := range ms {
@@ -98,13 +107,14 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		opts:    opts,
+		guard:   g,
 		schemes: map[string]string{},
 		retry:   retry,
 		stall:   stall,
 	}
-	c.once = &http.Client{Transport: transport} // a scheme probe is not retried
+	c.once = &http.Client{Transport: transport, CheckRedirect: g.checkRedirect} // a scheme probe is not retried
 	transport = &retryTransport{next: transport, policy: retry, retries: &c.retries, notify: opts.OnRetry}
-	httpClient := &http.Client{Transport: transport}
+	httpClient := &http.Client{Transport: transport, CheckRedirect: g.checkRedirect}
 
 	var credFunc auth.CredentialFunc
 	var store credentials.Store
@@ -144,7 +154,9 @@ func NewClient(opts Options) (*Client, error) {
 		Client:     httpClient,
 		Credential: credFunc,
 		Cache:      auth.NewCache(),
-		// Token servers on loopback are fine: they are ours or the user's.
+		// The guard checks every realm on the address it dials (a name's
+		// too), allowing loopback and private ones when the registry is
+		// there; oras's own check would refuse a loopback registry's.
 		BlockedRealmPrefixes: []netip.Prefix{},
 	}
 	ua := opts.UserAgent
@@ -157,18 +169,27 @@ func NewClient(opts Options) (*Client, error) {
 }
 
 // newTransport is http.DefaultTransport's behaviour (proxies from the
-// environment, HTTP/2, keep-alive) with connection timeouts bounded.
-func newTransport(insecure bool, caFile string) (http.RoundTripper, error) {
+// environment, HTTP/2, keep-alive) with connection timeouts bounded, and
+// every connection checked by g (see guard).
+func newTransport(g *guard, caFile string) (*guardTransport, error) {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	g.dial = dialer.DialContext
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = http.ProxyFromEnvironment
-	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.Proxy = func(req *http.Request) (*url.URL, error) {
+		u, err := http.ProxyFromEnvironment(req)
+		if u != nil {
+			g.proxies.Store(hostPort(u), true)
+		}
+		return u, err
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return g.dialChecked(ctx, network, addr, false)
+	}
 	t.TLSHandshakeTimeout = 30 * time.Second
 	t.ResponseHeaderTimeout = 60 * time.Second
+	t.MaxResponseHeaderBytes = 1 << 20 // a registry's headers are small; Go's default is 10 MiB
 	t.MaxIdleConnsPerHost = 8
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if insecure {
-		t.TLSClientConfig.InsecureSkipVerify = true
-	}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -183,26 +204,20 @@ func newTransport(insecure bool, caFile string) (http.RoundTripper, error) {
 		}
 		t.TLSClientConfig.RootCAs = pool
 	}
-	return &insecureLoopback{secure: t, insecure: insecureClone(t)}, nil
-}
-
-func insecureClone(t *http.Transport) *http.Transport {
-	c := t.Clone()
-	c.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-	return c
-}
-
-// insecureLoopback skips TLS verification for loopback hosts only.
-type insecureLoopback struct{ secure, insecure *http.Transport }
-
-func (t *insecureLoopback) RoundTrip(req *http.Request) (*http.Response, error) {
-	if IsLoopback(req.URL.Host) {
-		return t.insecure.RoundTrip(req)
+	loose := t.Clone()
+	loose.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	local := loose.Clone()
+	local.Proxy = nil
+	local.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return g.dialChecked(ctx, network, addr, true)
 	}
-	return t.secure.RoundTrip(req)
+	return &guardTransport{g: g, secure: t, loose: loose, local: local}, nil
 }
 
-// IsLoopback reports whether host[:port] is localhost or a loopback address.
+// IsLoopback reports whether host[:port] is named as loopback: localhost,
+// a .localhost name, or a loopback address. A name proves nothing: the
+// client's transport lets such hosts use plain HTTP and unverified TLS only
+// when the address it dials for them is loopback.
 func IsLoopback(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
@@ -271,7 +286,7 @@ func (c *Client) do(ctx context.Context, method, url string, header http.Header)
 		err = newHTTPError(resp)
 	}
 	if err != nil {
-		err = wrapAuthError(err)
+		err = shortenURLError(wrapAuthError(err))
 		var he *HTTPError
 		if errors.As(err, &he) && errors.Is(he, ErrUnauthorized) {
 			if u, ok := c.users.Load(req.URL.Host); ok {
@@ -299,4 +314,14 @@ func wrapAuthError(err error) error {
 		e.Code, e.Message = er.Errors[0].Code, er.Errors[0].Message
 	}
 	return e
+}
+
+// shortenURLError cuts the URL a transport error names (a redirect's
+// Location, a realm: the server chose them) to a readable length.
+func shortenURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = safetext.Cut(ue.URL, 200)
+	}
+	return err
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Sentinel errors callers test with errors.Is.
@@ -36,13 +38,16 @@ type HTTPError struct {
 	Username string
 }
 
+// Error is one line: the registry's code and message (and the URL, which
+// a redirect may have chosen) are escaped and cut to a readable length.
 func (e *HTTPError) Error() string {
-	s := fmt.Sprintf("%s %s: %s", e.Method, e.URL, http.StatusText(e.StatusCode))
+	url := safetext.Cut(e.URL, 200)
+	s := fmt.Sprintf("%s %s: %s", e.Method, url, http.StatusText(e.StatusCode))
 	if e.StatusCode != 0 {
-		s = fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+		s = fmt.Sprintf("%s %s: %d %s", e.Method, url, e.StatusCode, http.StatusText(e.StatusCode))
 	}
 	if e.Code != "" || e.Message != "" {
-		s += ": " + strings.TrimSpace(strings.ToLower(e.Code)+" "+e.Message)
+		s += ": " + safetext.Cut(strings.TrimSpace(strings.ToLower(e.Code)+" "+e.Message), 200)
 	}
 	return s
 }
@@ -97,9 +102,9 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string {
 	if e.Actual == "" {
-		return fmt.Sprintf("%s %s: size mismatch: expected %d bytes, got %d", e.What, e.Expected, e.Size, e.Got)
+		return fmt.Sprintf("%s %s: size mismatch: expected %d bytes, got %d", e.What, safetext.Cut(string(e.Expected), 140), e.Size, e.Got)
 	}
-	return fmt.Sprintf("%s %s: digest mismatch: got %s", e.What, e.Expected, e.Actual)
+	return fmt.Sprintf("%s %s: digest mismatch: got %s", e.What, safetext.Cut(string(e.Expected), 140), e.Actual)
 }
 
 // Is makes every VerifyError match ErrVerify.
@@ -115,9 +120,9 @@ type PlatformError struct {
 func (e *PlatformError) Error() string {
 	names := make([]string, len(e.Offered))
 	for i, p := range e.Offered {
-		names[i] = p.String()
+		names[i] = safetext.Cut(p.String(), 60)
 	}
-	return fmt.Sprintf("no image for platform %s; the image offers: %s", e.Want, strings.Join(names, ", "))
+	return fmt.Sprintf("no image for platform %s; the image offers: %s", safetext.Cut(e.Want.String(), 60), safetext.Cut(strings.Join(names, ", "), 400))
 }
 
 // Is makes a PlatformError match ErrNotFound.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Media types of Docker's formats (OCI's are in ocispec).
@@ -95,8 +97,8 @@ func (c *Client) resolveFrom(ctx context.Context, ref Reference, want Platform) 
 	im := &Image{Ref: ref}
 	switch mt {
 	case ocispec.MediaTypeImageIndex, MediaTypeDockerManifestList:
-		var idx ocispec.Index
-		if err := json.Unmarshal(raw, &idx); err != nil {
+		idx, err := ParseIndex(raw)
+		if err != nil {
 			return nil, fmt.Errorf("manifest list of %s: %w", ref.Familiar(), err)
 		}
 		chosen, offered, ok := SelectManifest(idx.Manifests, want)
@@ -110,17 +112,17 @@ func (c *Client) resolveFrom(ctx context.Context, ref Reference, want Platform) 
 			return nil, err
 		}
 		if mt != ocispec.MediaTypeImageManifest && mt != MediaTypeDockerManifest {
-			return nil, fmt.Errorf("manifest %s for %s: %w media type %q inside an index", chosen.Digest, want, ErrUnsupported, mt)
+			return nil, fmt.Errorf("manifest %s for %s: %w media type %q inside an index", chosen.Digest, want, ErrUnsupported, safetext.Cut(mt, 80))
 		}
 	case ocispec.MediaTypeImageManifest, MediaTypeDockerManifest:
 	case MediaTypeDockerSchema1, MediaTypeDockerSchema1JWS:
 		return nil, fmt.Errorf("%s uses Docker's schema 1 manifest, retired in 2019: %w (ask its publisher to push it again with a current Docker)", ref.Familiar(), ErrUnsupported)
 	default:
-		return nil, fmt.Errorf("%s: %w manifest media type %q (this is not a container image)", ref.Familiar(), ErrUnsupported, mt)
+		return nil, fmt.Errorf("%s: %w manifest media type %q (this is not a container image)", ref.Familiar(), ErrUnsupported, safetext.Cut(mt, 80))
 	}
 	im.Digest, im.MediaType, im.RawManifest = dgst, mt, raw
-	if err := json.Unmarshal(raw, &im.Manifest); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", dgst, err)
+	if im.Manifest, err = ParseManifest(raw); err != nil {
+		return nil, fmt.Errorf("manifest %s of %s: %w", dgst, ref.Familiar(), err)
 	}
 	if err := c.readConfig(ctx, im); err != nil {
 		return nil, err

@@ -46,6 +46,9 @@ func (c *Client) sources(ref Reference) []Reference {
 		out = append(out, mr)
 	}
 	out = append(out, ref)
+	for _, r := range out {
+		c.guard.addRegistry(r.Host())
+	}
 	if s, ok := c.served.Load(ref.String()); ok {
 		first := s.(Reference)
 		rest := []Reference{first}

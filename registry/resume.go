@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // ErrStalled: no byte arrived for the stall timeout.
@@ -82,10 +84,10 @@ func (r *resumable) accept(resp *http.Response) error {
 	case resp.StatusCode == http.StatusPartialContent:
 		want := fmt.Sprintf("bytes %d-", r.off)
 		if cr := resp.Header.Get("Content-Range"); !strings.HasPrefix(cr, want) {
-			return fmt.Errorf("resume at byte %d: the server answered Content-Range %q", r.off, cr)
+			return fmt.Errorf("resume at byte %d: the server answered Content-Range %q", r.off, safetext.Cut(cr, 80))
 		}
 	default:
-		return fmt.Errorf("resume at byte %d: %s", r.off, resp.Status)
+		return fmt.Errorf("resume at byte %d: %s", r.off, safetext.Cut(resp.Status, 80))
 	}
 	return nil
 }
@@ -135,7 +137,7 @@ func (r *resumable) Read(p []byte) (int, error) {
 				if r.ctx.Err() != nil {
 					return 0, r.ctx.Err()
 				}
-				if !r.again(err) {
+				if errors.Is(err, ErrRefusedAddress) || !r.again(err) {
 					return 0, err
 				}
 				continue

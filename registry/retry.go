@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // RetryPolicy bounds how often and how long requests are retried.
@@ -89,16 +91,16 @@ func retryable(resp *http.Response, err error) (string, bool) {
 			ua   x509.UnknownAuthorityError
 			hn   x509.HostnameError
 		)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrRefusedAddress) ||
 			errors.As(err, &rec) || errors.As(err, &cert) || errors.As(err, &ua) || errors.As(err, &hn) {
 			return "", false // another try gets the same answer
 		}
-		return err.Error(), true // refused, reset, timed out, EOF mid-header, DNS hiccup
+		return safetext.Clean(err.Error()), true // refused, reset, timed out, EOF mid-header, DNS hiccup
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && resp.StatusCode != http.StatusHTTPVersionNotSupported:
-		return resp.Status, true
+		return safetext.Cut(resp.Status, 80), true
 	}
 	return "", false
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,13 +25,15 @@ func TestCAFile(t *testing.T) {
 	url := "https://example.com:" + port + "/v2/"
 
 	get := func(caFile string) error {
-		rt, err := newTransport(false, caFile)
+		rt, err := newTransport(newGuard(false), caFile)
 		if err != nil {
 			return err
 		}
-		tr := rt.(*insecureLoopback).secure
-		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+		rt.g.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil // a public address…
+		}
+		rt.g.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String()) // …that is the test server
 		}
 		resp, err := (&http.Client{Transport: rt}).Get(url)
 		if err == nil {

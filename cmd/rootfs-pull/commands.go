@@ -344,7 +344,7 @@ func saveAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	tag := ref.Tag
 	if tag == "" {
-		tag = "digest-" + im.Digest.Encoded()[:12]
+		tag = "digest-" + registry.ShortDigest(im.Digest)
 	}
 	name := ref.Familiar()
 	if i := strings.LastIndexAny(name, ":@"); i > strings.LastIndex(name, "/") {
