@@ -282,30 +282,30 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 		return nil
 	}
 	w := stdout
-	fmt.Fprintf(w, "Image:      %s\n", doc.Reference)
+	fmt.Fprintf(w, "Image:      %s\n", display(doc.Reference))
 	fmt.Fprintf(w, "Digest:     %s\n", doc.Digest)
 	if doc.IndexDigest != "" {
 		fmt.Fprintf(w, "Index:      %s\n", doc.IndexDigest)
-		fmt.Fprintf(w, "Platforms:  %s\n", strings.Join(doc.Platforms, ", "))
+		fmt.Fprintf(w, "Platforms:  %s\n", display(strings.Join(doc.Platforms, ", ")))
 	}
-	fmt.Fprintf(w, "Platform:   %s\n", doc.Platform)
+	fmt.Fprintf(w, "Platform:   %s\n", display(doc.Platform))
 	if doc.Created != nil {
 		fmt.Fprintf(w, "Created:    %s\n", doc.Created.UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "Size:       %s in %d layer%s\n", humanBytes(doc.Size), len(doc.Layers), plural(len(doc.Layers)))
 	for i, l := range doc.Layers {
-		fmt.Fprintf(w, "  %2d  %s  %9s  %s\n", i+1, shortDigest(l.Digest), humanBytes(l.Size), shortMediaType(l.MediaType))
+		fmt.Fprintf(w, "  %2d  %s  %9s  %s\n", i+1, shortDigest(l.Digest), humanBytes(l.Size), display(shortMediaType(l.MediaType)))
 	}
 	fmt.Fprintf(w, "Entrypoint: %s\n", quoteOrNone(doc.Entrypoint))
 	fmt.Fprintf(w, "Cmd:        %s\n", quoteOrNone(doc.Cmd))
-	fmt.Fprintf(w, "WorkingDir: %s\n", orNone(doc.WorkingDir))
-	fmt.Fprintf(w, "User:       %s\n", orNone(doc.User))
+	fmt.Fprintf(w, "WorkingDir: %s\n", display(orNone(doc.WorkingDir)))
+	fmt.Fprintf(w, "User:       %s\n", display(orNone(doc.User)))
 	for i, e := range doc.Env {
 		label := "Env:"
 		if i > 0 {
 			label = ""
 		}
-		fmt.Fprintf(w, "%-11s %s\n", label, e)
+		fmt.Fprintf(w, "%-11s %s\n", label, display(e))
 	}
 	keys := make([]string, 0, len(doc.Labels))
 	for k := range doc.Labels {
@@ -317,10 +317,10 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 		if i > 0 {
 			label = ""
 		}
-		fmt.Fprintf(w, "%-11s %s=%s\n", label, k, doc.Labels[k])
+		fmt.Fprintf(w, "%-11s %s=%s\n", label, display(k), display(doc.Labels[k]))
 	}
-	fmt.Fprintf(w, "Pull it:    %s\n", launcher.QuoteArgs(doc.PullCommand))
-	fmt.Fprintf(w, "Start it:   %s  (after the pull; it runs %s)\n", launcher.Quote(doc.Launcher), launcher.QuoteArgs(doc.Default))
+	fmt.Fprintf(w, "Pull it:    %s\n", displayArgs(doc.PullCommand))
+	fmt.Fprintf(w, "Start it:   %s  (after the pull; it runs %s)\n", displayArgs([]string{doc.Launcher}), displayArgs(doc.Default))
 	return nil
 }
 
@@ -411,7 +411,7 @@ func quoteOrNone(args []string) string {
 	if len(args) == 0 {
 		return "(none)"
 	}
-	return launcher.QuoteArgs(args)
+	return displayArgs(args)
 }
 
 func orNone(s string) string {

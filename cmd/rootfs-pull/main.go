@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,11 +25,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf16"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 
 	"github.com/rootfs-pull/rootfs-pull/cache"
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
@@ -134,7 +138,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return ec.ExitCode()
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "rootfs-pull: %s (see rootfs-pull --help)\n", ue.msg)
+		fmt.Fprintf(stderr, "rootfs-pull: %s (see rootfs-pull --help)\n", firstLine(ue.msg))
 		return exitUsage
 	default:
 		// urfave/cli's own flag errors.
@@ -209,9 +213,12 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 	return nil
 }
 
+// firstLine is the first line of an error message, with any control
+// character that untrusted text (a registry's answer, an image's name or
+// config) slipped into it escaped, so it cannot drive the terminal.
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
-	return s
+	return safetext.Cut(s, 0)
 }
 
 // registryFlags are the flags of every command that talks to a registry.
@@ -455,10 +462,26 @@ type jsonStart struct {
 	Qemu           string   `json:"qemu,omitempty"`
 }
 
+// writeJSON prints v as indented JSON. Go's encoder escapes control
+// characters but sends invisible format characters (bidi overrides that
+// reorder what a terminal shows) as they are; those are escaped too, which
+// is the same JSON to a parser.
 func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+	var out strings.Builder
+	for _, r := range buf.String() {
+		if unicode.Is(unicode.Cf, r) {
+			for _, u := range utf16.Encode([]rune{r}) {
+				fmt.Fprintf(&out, `\u%04x`, u)
+			}
+			continue
+		}
+		out.WriteRune(r)
+	}
+	io.WriteString(w, out.String())
 }
 
 func startCommandAction(c *cli.Context, stdout io.Writer) error {

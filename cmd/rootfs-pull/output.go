@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
@@ -190,13 +191,13 @@ func displayPath(p string) string {
 }
 
 func (s jsonStart) print(w io.Writer) {
-	def := launcher.QuoteArgs(s.DefaultCommand)
+	def := displayArgs(s.DefaultCommand)
 	if s.Launcher != "" {
-		l := launcher.QuoteArgs([]string{s.Launcher})
+		l := displayArgs([]string{s.Launcher})
 		fmt.Fprintf(w, "Start it with:\n  %s\t\t# runs %s\n  %s ls -l /\t# or any command\n", l, def, l)
-		fmt.Fprintf(w, "Without the launcher (%s):\n  %s\n", s.Runtime, launcher.QuoteArgs(s.RuntimeCommand))
+		fmt.Fprintf(w, "Without the launcher (%s):\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
 	} else {
-		fmt.Fprintf(w, "Start it with (%s):\n  %s\n", s.Runtime, launcher.QuoteArgs(s.RuntimeCommand))
+		fmt.Fprintf(w, "Start it with (%s):\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
 	}
 	if s.Qemu != "" {
 		if filepath.IsAbs(s.Qemu) {
@@ -207,6 +208,17 @@ func (s jsonStart) print(w io.Writer) {
 		}
 	}
 }
+
+// display makes text from an image or the network safe to print on a
+// terminal: control characters (escape sequences, carriage returns, bidi
+// overrides) are shown escaped, never sent.
+func display(s string) string { return safetext.Cut(s, 0) }
+
+// displayArgs is a command line as a shell reads it back, for printing:
+// exact when it holds no control character; otherwise the control
+// characters are shown escaped (\x1b) and the line is for reading, not
+// for pasting (--json has it exactly).
+func displayArgs(args []string) string { return display(launcher.QuoteArgs(args)) }
 
 // skippedNote says once what a non-root pull could not reproduce.
 func skippedNote(s rootfs.Stats) string {
