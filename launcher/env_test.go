@@ -3,6 +3,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -244,18 +245,6 @@ func envMap(t *testing.T, env []string) map[string]string {
 	return m
 }
 
-func equalEnv(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 // hostile builds strings meant to break out: of env, of the script's
 // quoting, into an option; each would create the canary if it ran.
 func hostile(r *rand.Rand, canary string) string {
@@ -425,7 +414,7 @@ func TestLaunchProperty(t *testing.T) {
 			if !slices.Equal(argv, wantArgs) {
 				t.Errorf("%s: %s: %s argv\n got %q\nwant %q", desc, how, runtime, argv, wantArgs)
 			}
-			if got := envMap(t, env); !equalEnv(got, wantEnv) {
+			if got := envMap(t, env); !maps.Equal(got, wantEnv) {
 				t.Errorf("%s: %s: %s environment\n got %q\nwant %q", desc, how, runtime, got, wantEnv)
 			}
 		}

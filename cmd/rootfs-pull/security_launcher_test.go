@@ -23,15 +23,11 @@ import (
 // busyboxImage is a runnable image with cfg and extra entries.
 func busyboxImage(t *testing.T, cfg ocispec.ImageConfig, extra ...testimage.Entry) *testimage.Image {
 	t.Helper()
-	bb, err := testimage.Busybox("/bin/busybox")
+	im, err := testimage.BusyboxImage("/bin/busybox", cfg, extra...)
 	if err != nil {
 		t.Fatalf("%v (run scripts/setup.sh)", err)
 	}
-	layers := []testimage.Layer{{Tar: bb, Compression: testimage.Gzip}}
-	if len(extra) > 0 {
-		layers = append(layers, testimage.Layer{Tar: testimage.Tar(extra...), Compression: testimage.Gzip})
-	}
-	return testimage.Build(testimage.Spec{Config: cfg, Layers: layers})
+	return im
 }
 
 func randomName(t *testing.T) string {

@@ -283,3 +283,18 @@ func Busybox(path string) ([]byte, error) {
 	}
 	return Tar(entries...), nil
 }
+
+// BusyboxImage is a runnable image: the host's static busybox at path
+// (with a passwd, a group and its applets), then, if given, a second layer
+// of extra entries; cfg is its config.
+func BusyboxImage(path string, cfg ocispec.ImageConfig, extra ...Entry) (*Image, error) {
+	bb, err := Busybox(path)
+	if err != nil {
+		return nil, err
+	}
+	layers := []Layer{{Tar: bb, Compression: Gzip}}
+	if len(extra) > 0 {
+		layers = append(layers, Layer{Tar: Tar(extra...), Compression: Gzip})
+	}
+	return Build(Spec{Config: cfg, Layers: layers}), nil
+}
