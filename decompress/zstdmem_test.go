@@ -66,7 +66,7 @@ func TestZstdWindowBound(t *testing.T) {
 		t.Errorf("refusing a 512 MiB window allocated %d MiB", grew>>20)
 	}
 
-	// At the limit: 32 MiB of window over 96 MiB of varied data.
+	// At the limit: ZstdMaxWindow over 96 MiB of varied data.
 	data := make([]byte, 1<<20)
 	for i := range data {
 		data[i] = byte(i * 7 / 5)
