@@ -158,3 +158,48 @@ func TestReviewRmLauncherFieldFIFO(t *testing.T) {
 		t.Fatalf("rootfs-pull rm hangs on a FIFO named by the state's launcher field (container-writable): %q", out)
 	}
 }
+
+// Review (hostile, issue 14): start-command prints, as the way to start
+// the rootfs, whatever file the state's "launcher" field names, if it
+// exists. state.json is inside the rootfs, writable by a container process
+// (proot runs it as the user): it names a script it wrote in the rootfs,
+// and the user who runs the printed start command runs it on the host.
+// The launcher should be used only when launcher.IsFor says it is this
+// rootfs's, and never from inside the rootfs.
+func TestReviewStartCommandTrustsStateLauncher(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "evil/stlauncher", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
+	dir := filepath.Join(t.TempDir(), "x")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/stlauncher", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	// A container process: writes /tmp/start.sh and points the state at it.
+	evil := filepath.Join(dir, "tmp", "start.sh")
+	if err := os.WriteFile(evil, []byte("#!/bin/sh\necho host code\n"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
+	raw, err := os.ReadFile(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["launcher"] = evil
+	raw, _ = json.Marshal(st)
+	if err := os.WriteFile(sp, raw, 0644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "", "start-command", "--json", dir)
+	var doc struct {
+		StartCommand []string `json:"start_command"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("start-command --json: %v: %s %s", err, r.stdout, r.stderr)
+	}
+	if len(doc.StartCommand) > 0 && strings.HasSuffix(doc.StartCommand[0], "/tmp/start.sh") {
+		t.Errorf("start-command tells the user to run a file the container wrote (state.json's launcher field): %q", doc.StartCommand)
+	}
+}
