@@ -1,11 +1,15 @@
 package pull_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/faultproxy"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
@@ -57,5 +61,64 @@ func TestReviewForceOverTaintedTreeKeepsForgedBytes(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "junk")); err == nil {
 		t.Error("rootfs marked ready holds \"junk\", planted by a forged prefix no digest ever confirmed (the taint was dropped by --force)")
+	}
+}
+
+// zstdZeroBomb is a zstd layer whose tar holds one file of size bytes of
+// zeros, about 32768 times smaller than its content: a header frame, then the same frame of 128 MiB of
+// zeros (about 4 KiB of RLE blocks) repeated, then the end-of-archive.
+func zstdZeroBomb(t *testing.T, size int64) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	var hdr bytes.Buffer
+	tw := tar.NewWriter(&hdr)
+	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Size: size, Mode: 0644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		t.Fatal(err)
+	}
+	const chunk = 128 << 20
+	blob := enc.EncodeAll(hdr.Bytes(), nil)
+	var fb bytes.Buffer
+	zw, err := zstd.NewWriter(&fb, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(make([]byte, chunk))
+	zw.Close()
+	frame := fb.Bytes()
+	for n := int64(0); n < size; n += chunk {
+		blob = append(blob, frame...)
+	}
+	return append(blob, enc.EncodeAll(make([]byte, 1024), nil)...)
+}
+
+// Review (unbounded time): the sparse budget bounds content by the bytes
+// of the *decompressed* tar, and zstd's RLE blocks turn 4 bytes into
+// 128 KiB (a 32768:1 ratio; gzip stops near 1032:1). A layer of 2 MiB
+// declares and decodes 64 GiB of zeros: the applier seeks
+// over them (no disk used) but the decoder, the tar reader and the
+// diff_id's sha256 grind through every byte, minutes of CPU per MiB of
+// layer (about 15-30 min per 32 MiB layer, for a 1 TiB sparse file).
+// Work should stay within a fixed multiple of the compressed bytes.
+func TestReviewZstdBombWorkIsBounded(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	blob := zstdZeroBomb(t, 64<<30)
+	t.Logf("layer blob: %d bytes for 64 GiB of content", len(blob))
+	im := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Blob: blob, Compression: testimage.Zstd}}})
+	push(t, reg, "test/bomb", "v1", im)
+	c := newClient(t, registry.Options{})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := pull.Pull(cctx, c, pull.Options{Image: reg.Host + "/test/bomb:v1", Dir: dir, Launcher: "-"})
+	if cctx.Err() != nil {
+		t.Fatalf("a %d KiB layer still being decoded after %v (err %v): work is not bounded by the layer's size", len(blob)>>10, time.Since(start).Round(time.Second), err)
+	}
+	if err == nil {
+		t.Fatal("the bomb pulled")
 	}
 }
