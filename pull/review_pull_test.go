@@ -4,12 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/faultproxy"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
@@ -67,7 +71,7 @@ func TestReviewForceOverTaintedTreeKeepsForgedBytes(t *testing.T) {
 // zstdZeroBomb is a zstd layer whose tar holds one file of size bytes of
 // zeros, about 32768 times smaller than its content: a header frame, then the same frame of 128 MiB of
 // zeros (about 4 KiB of RLE blocks) repeated, then the end-of-archive.
-func zstdZeroBomb(t *testing.T, size int64) []byte {
+func zstdZeroBomb(t *testing.T, name string, size int64) []byte {
 	t.Helper()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	if err != nil {
@@ -76,7 +80,7 @@ func zstdZeroBomb(t *testing.T, size int64) []byte {
 	defer enc.Close()
 	var hdr bytes.Buffer
 	tw := tar.NewWriter(&hdr)
-	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Size: size, Mode: 0644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 		t.Fatal(err)
 	}
 	const chunk = 128 << 20
@@ -105,7 +109,7 @@ func zstdZeroBomb(t *testing.T, size int64) []byte {
 // Work should stay within a fixed multiple of the compressed bytes.
 func TestReviewZstdBombWorkIsBounded(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
-	blob := zstdZeroBomb(t, 64<<30)
+	blob := zstdZeroBomb(t, "zeros", 64<<30)
 	t.Logf("layer blob: %d bytes for 64 GiB of content", len(blob))
 	im := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Blob: blob, Compression: testimage.Zstd}}})
 	push(t, reg, "test/bomb", "v1", im)
@@ -121,4 +125,64 @@ func TestReviewZstdBombWorkIsBounded(t *testing.T) {
 	if err == nil {
 		t.Fatal("the bomb pulled")
 	}
+}
+
+// Review (unbounded memory): before marking the rootfs ready, the pull's
+// launcher.Prepare reads the image's etc/resolv.conf whole (root.ReadFile)
+// only to see whether it starts with the tool's marker line. A layer of a
+// few KiB (zstd; or a sparse entry within the 1 GiB slack) ships it as a
+// file of 512 MiB of zeros, and the pull allocates all of it; a 64 GiB
+// one (2 MiB of zstd) ends in an out-of-memory kill.
+func TestReviewHugeResolvConfMemoryIsBounded(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	blob := zstdZeroBomb(t, "etc/resolv.conf", 512<<20)
+	hdr := &tar.Header{Name: "etc/resolv.conf", Size: 512 << 20, Mode: 0644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	tw.WriteHeader(hdr)
+	// The honest diff_id: the header, 512 MiB of zeros, the end marker.
+	h := sha256.New()
+	h.Write(tb.Bytes())
+	zero := make([]byte, 1<<20)
+	for range 512 {
+		h.Write(zero)
+	}
+	h.Write(zero[:1024])
+	im := testimage.Build(testimage.Spec{Layers: []testimage.Layer{{Blob: blob, Compression: testimage.Zstd}}})
+	im.Config.RootFS.DiffIDs[0] = digest.NewDigest(digest.SHA256, h)
+	rebuildConfig(t, im)
+	push(t, reg, "test/resolv", "v1", im)
+	c := newClient(t, registry.Options{})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := pull.Pull(ctx(t), c, pull.Options{Image: reg.Host + "/test/resolv:v1", Dir: dir, Launcher: "-"})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 256<<20 {
+		t.Errorf("the pull allocated %d MiB for a %d KiB layer (the image's etc/resolv.conf read whole)", grew>>20, len(blob)>>10)
+	}
+}
+
+// rebuildConfig re-marshals im's config after an edit and points the
+// manifest at it.
+func rebuildConfig(t *testing.T, im *testimage.Image) {
+	t.Helper()
+	delete(im.Blobs, im.Manifest.Config.Digest)
+	cfg, err := json.Marshal(im.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromBytes(cfg)
+	im.Blobs[d] = cfg
+	im.Manifest.Config.Digest, im.Manifest.Config.Size = d, int64(len(cfg))
+	raw, err := json.Marshal(im.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im.Raw = raw
+	im.Desc.Digest, im.Desc.Size = digest.FromBytes(raw), int64(len(raw))
 }
