@@ -187,7 +187,12 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 		case state.Digest != im.Digest.String() && !o.Force:
 			return nil, &OtherImageError{Dir: o.Dir, Have: state.Reference + "@" + state.Digest, Want: named}
 		case state.Digest != im.Digest.String():
-			state = nil // --force: start this image's record afresh
+			// --force: start this image's record afresh; but a tree that
+			// holds never verified bytes is emptied first (below), whatever
+			// image they came with.
+			if !state.NeedsRebuild() {
+				state = nil
+			}
 		}
 	}
 	// Resuming or forcing into a tree with mounts inside (ruri's, a running
