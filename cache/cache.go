@@ -18,6 +18,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // Cache is a blob cache directory.
@@ -59,16 +60,20 @@ func (c *Cache) Get(desc ocispec.Descriptor) (io.ReadCloser, bool) {
 	if err != nil {
 		return nil, false
 	}
-	f, err := os.Open(p)
+	// Never follow a link or block on a FIFO: only a regular file of the
+	// right size is an entry.
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, false
 	}
+	f := os.NewFile(uintptr(fd), p)
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() != desc.Size {
 		f.Close()
 		return nil, false
 	}
-	now := time.Now()
-	os.Chtimes(p, now, now) // last use, for prune --older-than
+	// Last use, for prune --older-than: on the file itself, not the path.
+	now := unix.NsecToTimeval(time.Now().UnixNano())
+	unix.Futimes(fd, []unix.Timeval{now, now})
 	return f, true
 }
 
