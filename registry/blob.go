@@ -58,6 +58,7 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 	foreign := false
 	rb := &resumable{ctx: ctx, size: desc.Size, stall: c.stall, policy: c.retry, resumes: &c.resumes, notify: c.opts.OnRetry}
 	rb.open = func(ctx context.Context, off int64) (*http.Response, error) {
+		ctx = context.WithValue(ctx, watchedKey{}, true) // rb's own watchdog times the body
 		var h http.Header
 		if off > 0 {
 			h = http.Header{"Range": {fmt.Sprintf("bytes=%d-", off)}}

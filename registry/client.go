@@ -105,6 +105,7 @@ func NewClient(opts Options) (*Client, error) {
 	if stall == 0 {
 		stall = 60 * time.Second
 	}
+	transport = &idleTransport{next: transport, timeout: stall}
 	c := &Client{
 		opts:    opts,
 		guard:   g,
