@@ -324,5 +324,23 @@ func shortenURLError(err error) error {
 	if errors.As(err, &ue) {
 		ue.URL = safetext.Cut(ue.URL, 200)
 	}
+	// The rest of a transport error can quote the server too (a malformed
+	// status line, a certificate's names): escape and cut the whole text.
+	if msg := err.Error(); len(msg) > maxErrorText || !safetext.Safe(msg) {
+		return &cleanError{err: err, msg: safetext.Cut(msg, maxErrorText)}
+	}
 	return err
 }
+
+// maxErrorText is how much of a transport error's text is kept.
+const maxErrorText = 400
+
+// cleanError is err with its text escaped and cut; errors.Is and As
+// still see err.
+type cleanError struct {
+	err error
+	msg string
+}
+
+func (e *cleanError) Error() string { return e.msg }
+func (e *cleanError) Unwrap() error { return e.err }
