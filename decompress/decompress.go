@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -78,12 +79,13 @@ func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
 		// than 4 MiB on the benchmark's Debian layer).
 		return inflate.NewReader(br, 8), f, nil
 	case Zstd:
-		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2),
+		in := &countingReader{r: br}
+		zr, err := zstd.NewReader(in, zstd.WithDecoderConcurrency(2),
 			zstd.WithDecoderMaxWindow(ZstdMaxWindow), zstd.WithDecoderMaxMemory(ZstdMaxWindow))
 		if err != nil {
 			return nil, f, fmt.Errorf("zstd: %w", err)
 		}
-		return zstdReader{zr}, f, nil
+		return &zstdReader{d: zr, in: in}, f, nil
 	}
 	return io.NopCloser(br), f, nil
 }
@@ -102,14 +104,50 @@ const ZstdMaxWindow = 16 << 20
 // ErrZstdWindow: a zstd layer asks for a window larger than ZstdMaxWindow.
 var ErrZstdWindow = fmt.Errorf("zstd layer needs a window larger than %d MiB (made with zstd --long or --ultra): refused to bound memory; recompress it with a level up to 19", ZstdMaxWindow>>20)
 
-type zstdReader struct{ d *zstd.Decoder }
+// MaxExpansion and ExpansionSlack bound how much a zstd layer may expand:
+// its output may not pass MaxExpansion times the compressed bytes read
+// so far, plus ExpansionSlack. gzip cannot pass about 1032:1, so neither
+// can any layer it makes; zstd's repeated blocks reach 32768:1, and a
+// 2 MiB layer would have the pull decode and hash 64 GiB of zeros. With
+// the bound, a pull's work stays proportional to the bytes it downloads.
+const (
+	MaxExpansion   = 1100
+	ExpansionSlack = 256 << 20
+)
 
-func (z zstdReader) Read(p []byte) (int, error) {
+// ErrExpansion: a layer expands past MaxExpansion (a decompression bomb).
+var ErrExpansion = fmt.Errorf("zstd layer expands more than %d times its size (a decompression bomb?): refused", MaxExpansion)
+
+// zstdReader names the window error and bounds the expansion; it hides
+// the decoder's WriteTo, so every read goes through Read.
+type zstdReader struct {
+	d   *zstd.Decoder
+	in  *countingReader
+	out int64
+}
+
+func (z *zstdReader) Read(p []byte) (int, error) {
 	n, err := z.d.Read(p)
 	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
 		err = ErrZstdWindow
 	}
+	z.out += int64(n)
+	if z.out > MaxExpansion*z.in.n.Load()+ExpansionSlack {
+		return 0, ErrExpansion
+	}
 	return n, err
 }
 
-func (z zstdReader) Close() error { z.d.Close(); return nil }
+func (z *zstdReader) Close() error { z.d.Close(); return nil }
+
+// countingReader counts what the decoder reads (on its own goroutines).
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

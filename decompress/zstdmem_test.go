@@ -90,3 +90,36 @@ func TestZstdWindowBound(t *testing.T) {
 		t.Errorf("decoding with a %d MiB window allocated %d MiB, over the pull's 64 MiB bound", ZstdMaxWindow>>20, grew>>20)
 	}
 }
+
+// zstd's repeated blocks expand 32768:1; a layer may expand at most
+// MaxExpansion times (plus ExpansionSlack), so a pull's work stays
+// proportional to what it downloads. A run of zeros past that is refused;
+// one within the slack is not.
+func TestZstdExpansionBound(t *testing.T) {
+	var fb bytes.Buffer
+	zw, err := zstd.NewWriter(&fb, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(make([]byte, 8<<20))
+	zw.Close()
+	frame := fb.Bytes() // 8 MiB of zeros in a few hundred bytes
+	for _, tt := range []struct {
+		frames int
+		want   error
+	}{
+		{ExpansionSlack / (8 << 20) / 2, nil},
+		{ExpansionSlack/(8<<20) + 16, ErrExpansion},
+	} {
+		blob := bytes.Repeat(frame, tt.frames)
+		r, _, err := NewReader("application/vnd.oci.image.layer.v1.tar+zstd", bytes.NewReader(blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, r)
+		r.Close()
+		if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
+			t.Errorf("%d MiB of zeros from %d KiB: read %d MiB, err %v, want %v", tt.frames*8, len(blob)>>10, n>>20, err, tt.want)
+		}
+	}
+}
