@@ -239,6 +239,19 @@ func ignorable(err error) bool {
 	return errors.Is(err, errNotExist) || errors.Is(err, errNotDir) || errors.Is(err, errReserved)
 }
 
+// rootHeader is what an image's "./" entry may change of the rootfs
+// directory itself: its mtime, and its mode without write access for
+// group or others and without setuid, setgid or sticky bits. Owner, group
+// and xattrs stay the puller's: the directory lives on the host, and a
+// world-writable one (or one given to an unprivileged uid) would let
+// another local user swap the rootfs's /etc or /bin under a root
+// container. containerd does not apply the root entry at all.
+func rootHeader(hdr *tar.Header, uid, gid int) *tar.Header {
+	h := &tar.Header{Typeflag: tar.TypeDir, Name: hdr.Name, Mode: hdr.Mode & 0o755, Uid: uid, Gid: gid,
+		ModTime: hdr.ModTime, AccessTime: hdr.AccessTime, Format: hdr.Format}
+	return h
+}
+
 func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
@@ -278,7 +291,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 	}
 	if rel == "" {
 		if hdr.Typeflag == tar.TypeDir {
-			a.dirs[""] = dirMeta{hdr: hdr}
+			a.dirs[""] = dirMeta{hdr: rootHeader(hdr, a.euid, a.egid)}
 		}
 		return nil // the root itself can only be a directory
 	}
