@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,5 +378,60 @@ func TestRm(t *testing.T) {
 	oneErrorLine(t, runCLI(t, "", "rm", mine), 1, "not removing it")
 	if _, err := os.Stat(filepath.Join(mine, "f")); err != nil {
 		t.Error("rm touched a directory rootfs-pull did not make")
+	}
+}
+
+// state.json lives inside the rootfs, where a container process (proot
+// runs it as the user) can rewrite it. rm handed its "launcher" field to
+// launcher.IsFor, which read whatever it named with os.ReadFile: a FIFO
+// hung rm forever, /dev/zero grew its memory without bound, and as root a
+// device node named was opened and read. rm now finishes, removes the
+// rootfs, and reads nothing there but a small regular file outside it.
+func TestRmLauncherFieldFIFO(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "evil/rmfifo", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
+	dir := filepath.Join(t.TempDir(), "x")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/rmfifo", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	// What a process in the container does: mkfifo /f, and point the
+	// state's launcher field at it.
+	fifo := filepath.Join(dir, "f")
+	if err := syscall.Mkfifo(fifo, 0644); err != nil {
+		t.Fatal(err)
+	}
+	setStateLauncher(t, dir, fifo)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := command(t, ctx, "", "rm", dir)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("rootfs-pull rm hangs on a FIFO named by the state's launcher field (container-writable): %q", out)
+	}
+	if err != nil {
+		t.Fatalf("rm: %v: %s", err, out)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("rm left %s", dir)
+	}
+}
+
+// setStateLauncher does what a container process can: rewrite the
+// state's launcher field.
+func setStateLauncher(t *testing.T, dir, launcher string) {
+	t.Helper()
+	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
+	raw, err := os.ReadFile(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["launcher"] = launcher
+	raw, _ = json.Marshal(st)
+	if err := os.WriteFile(sp, raw, 0644); err != nil {
+		t.Fatal(err)
 	}
 }

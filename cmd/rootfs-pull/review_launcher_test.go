@@ -117,48 +117,6 @@ func TestReviewConfigEscapesReachTerminal(t *testing.T) {
 	bad("start-command", runCLI(t, "", "start-command", dir))
 }
 
-// Review (hostile, issue 14): state.json lives inside the rootfs, where a
-// container process (proot runs it as the user) can rewrite it. rm hands
-// its "launcher" field to launcher.IsFor, which os.ReadFile's whatever it
-// names before looking at the size: a FIFO hangs rm forever (the same bug
-// as finding 4 for /etc/passwd), /dev/zero grows rm's memory without
-// bound, and as root any device node named is opened and read.
-func TestReviewRmLauncherFieldFIFO(t *testing.T) {
-	reg := startRegistry(t, testregistry.Options{})
-	push(t, reg.Host, "evil/rmfifo", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
-	dir := filepath.Join(t.TempDir(), "x")
-	if r := runCLI(t, "", "-q", reg.Host+"/evil/rmfifo", dir); r.code != 0 {
-		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
-	}
-	// What a process in the container does: mkfifo /f, and point the
-	// state's launcher field at it.
-	fifo := filepath.Join(dir, "f")
-	if err := syscall.Mkfifo(fifo, 0644); err != nil {
-		t.Fatal(err)
-	}
-	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
-	raw, err := os.ReadFile(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	st["launcher"] = fifo
-	raw, _ = json.Marshal(st)
-	if err := os.WriteFile(sp, raw, 0644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := command(t, ctx, "", "rm", dir)
-	out, _ := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("rootfs-pull rm hangs on a FIFO named by the state's launcher field (container-writable): %q", out)
-	}
-}
-
 // Review (hostile, issue 14): start-command prints, as the way to start
 // the rootfs, whatever file the state's "launcher" field names, if it
 // exists. state.json is inside the rootfs, writable by a container process
