@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -433,5 +434,63 @@ func setStateLauncher(t *testing.T, dir, launcher string) {
 	raw, _ = json.Marshal(st)
 	if err := os.WriteFile(sp, raw, 0644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// start-command printed, as the way to start the rootfs, whatever file
+// the state's "launcher" field named, if it existed. state.json is inside
+// the rootfs, writable by a container process (proot runs it as the
+// user): it names a script it wrote in the rootfs, and the user who runs
+// the printed start command runs it on the host. The script is now named
+// only when launcher.IsFor says it is this rootfs's, outside it; else the
+// runtime command line is the start command.
+func TestStartCommandUntrustedLauncher(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "evil/stlauncher", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "x")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/stlauncher", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	startCommand := func() []string {
+		t.Helper()
+		r := runCLI(t, "", "start-command", "--json", dir)
+		var doc struct {
+			StartCommand   []string `json:"start_command"`
+			RuntimeCommand []string `json:"runtime_command"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.StartCommand) == 0 {
+			t.Fatalf("start-command --json: %v: %s %s", err, r.stdout, r.stderr)
+		}
+		return doc.StartCommand
+	}
+	real := filepath.Join(parent, "start-x.sh")
+	if got := startCommand(); !slices.Equal(got, []string{real}) {
+		t.Fatalf("start-command names %q, not the launcher %s", got, real)
+	}
+	// A container process: writes /tmp/start.sh, a copy of the launcher
+	// (naming this rootfs by its absolute path) with its own command
+	// first, and points the state at it.
+	b, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := filepath.Join(dir, "tmp", "start.sh")
+	forged := strings.Replace(string(b), `rootfs="$here"/x`, "rootfs="+dir+"\necho host code", 1)
+	if forged == string(b) {
+		t.Fatal("the launcher's rootfs line changed: fix the test")
+	}
+	if err := os.WriteFile(evil, []byte(forged), 0755); err != nil {
+		t.Fatal(err)
+	}
+	for _, named := range []string{evil, "/bin/sh", filepath.Join(parent, "start-x.sh.missing")} {
+		setStateLauncher(t, dir, named)
+		if got := startCommand(); got[0] == named || filepath.Base(got[0]) == "start.sh" {
+			t.Errorf("start-command tells the user to run %s, named by state.json's launcher field (container-writable): %q", named, got)
+		}
+		r := runCLI(t, "", "start-command", dir)
+		if r.code != 0 || strings.Contains(r.stdout, named) || !strings.Contains(r.stdout, "proot") && !strings.Contains(r.stdout, "chroot") {
+			t.Errorf("start-command with the state naming %s: exit %d\n%s%s", named, r.code, r.stdout, r.stderr)
+		}
 	}
 }
