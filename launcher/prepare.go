@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -131,8 +132,7 @@ func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) 
 		if marker == "" {
 			return nil
 		}
-		old, err := root.ReadFile(name)
-		if err != nil || !bytes.HasPrefix(old, []byte(marker)) {
+		if !startsWith(root, name, marker) {
 			return nil
 		}
 		if err := root.Remove(name); err != nil {
@@ -154,6 +154,26 @@ func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) 
 		return err
 	}
 	return f.Close()
+}
+
+// startsWith reports whether name, a regular file in root, starts with
+// prefix. It reads len(prefix) bytes, whatever the file's size (the image
+// chose it), and opens nothing else: not a FIFO (O_NONBLOCK, and the file
+// opened must be regular), not a device.
+func startsWith(root *os.Root, name, prefix string) bool {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	buf := make([]byte, len(prefix))
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return false
+	}
+	return string(buf) == prefix
 }
 
 // fakeProc holds stand-ins for /proc files Android (≥ 8) hides from apps,

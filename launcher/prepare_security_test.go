@@ -3,6 +3,8 @@ package launcher
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +90,50 @@ func TestPrepareFakeProcNeverFollowsSymlinks(t *testing.T) {
 			t.Errorf("Prepare wrote %d files through .rootfs-pull, a symlink, into %s", len(ents), outside)
 		}
 	})
+}
+
+// Prepare read the image's whole /etc/resolv.conf into memory
+// (root.ReadFile) only to see whether it starts with the tool's marker
+// line. A layer of a few MB (a GB of zeros compresses ~1000:1; a sparse
+// entry even better) ships a multi-GB
+// resolv.conf, and the pull then holds all of it in memory: unbounded
+// memory from the image, on a phone. It now reads len(dnsMarker) bytes.
+func TestPrepareReadsResolvConfMarkerOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc"), 0755); err != nil {
+		t.Fatal(err)
+	}
+	const size = 96 << 20
+	name := filepath.Join(dir, "etc", "resolv.conf")
+	for _, start := range []string{"nameserver 10.0.0.1\n", dnsMarker + "; an earlier pull's\n"} {
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(start)
+		if err := f.Truncate(size); err != nil { // sparse: no disk used
+			t.Fatal(err)
+		}
+		f.Close()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if err := Prepare(dir, PrepareOptions{DNS: []string{"1.1.1.1"}}); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+			t.Errorf("Prepare allocated %d MiB for a %d MiB /etc/resolv.conf from the image: memory grows with the image's file", got>>20, size>>20)
+		}
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(name)
+		if ours := strings.HasPrefix(start, dnsMarker); ours && (fi.Size() == size || !strings.Contains(string(b), "nameserver 1.1.1.1")) {
+			t.Errorf("a resolv.conf starting with the marker was not rewritten: %d bytes", fi.Size())
+		} else if !ours && (fi.Size() != size || !strings.HasPrefix(string(b), start)) {
+			t.Errorf("the image's own resolv.conf was changed: %d bytes", fi.Size())
+		}
+	}
 }
