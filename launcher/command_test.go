@@ -37,8 +37,8 @@ func TestCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.runtime, func(t *testing.T) {
-			if got := Command(tt.runtime, "/r/fs", cfg, tt.args); !slices.Equal(got, tt.want) {
-				t.Errorf("got  %q\nwant %q", got, tt.want)
+			if got, err := Command(tt.runtime, "/r/fs", cfg, tt.args); err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q, %v\nwant %q", got, err, tt.want)
 			}
 		})
 	}

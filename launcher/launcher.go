@@ -236,7 +236,13 @@ func (cfg Config) argv(runtime string) []string {
 // dir with args (nil: the image's Entrypoint + Cmd), for users who run
 // proot, chroot or ruri themselves. The launcher script adds what depends
 // on the moment (TERM, QEMU, fake /proc files, mounts for chroot).
-func Command(runtime, dir string, cfg Config, args []string) []string {
+// A command whose program starts with "-" is refused (ErrDashCommand):
+// proot would read it as its own options.
+func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
+	cmd := cfg.command(args)
+	if err := checkProgram("the command", cmd); err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
@@ -275,7 +281,6 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 	if runtime == Ruri {
 		out = append(out, abs)
 	}
-	cmd := cfg.command(args)
 	if runtime != Ruri && len(guest) > 0 {
 		// Variables that would act on proot or chroot (LD_PRELOAD …) are
 		// set by the container's own shell, inside.
@@ -285,7 +290,7 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 	if runtime == Chroot && cfg.WorkingDir != "/" {
 		cmd = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, cfg.WorkingDir}, cmd...)
 	}
-	return append(out, cmd...)
+	return append(out, cmd...), nil
 }
 
 // env is the container's environment: Env's valid entries (a Config made

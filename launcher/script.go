@@ -27,6 +27,9 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	if cfg.QemuArch != "" && !knownQemu(cfg.QemuArch) {
 		return nil, fmt.Errorf("%w: qemu architecture %s is not one this tool knows", ErrBadConfig, Printable(cfg.QemuArch, 60))
 	}
+	if err := checkProgram("the image's command", cfg.DefaultCommand()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
 	runtimeEnv, guest := splitHost(cfg.env())
 	data := map[string]any{
 		"Name":       filepath.Base(path),
@@ -178,7 +181,7 @@ q() {
 # -e NAME=VALUE: NAME is letters, digits and _ (not a digit first), or env
 # could read the word as its program or an option. Variables that would act
 # on proot or chroot themselves (LD_PRELOAD …) go to the container's shell.
-extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-}
+extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-} user_program=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-e | --env)
@@ -205,7 +208,7 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || die "$1 needs a program"
 		words=
 		q "$2"
-		entrypoint=$words cmd=
+		entrypoint=$words cmd= user_program=1
 		shift 2
 		;;
 	--bind-storage)
@@ -220,13 +223,14 @@ while [ $# -gt 0 ]; do
 		shift
 		break
 		;;
-	-*) die "unknown option $1 (put a command that starts with - after --)" ;;
+	-*) usage "unknown option $1 (see --help)" ;;
 	*) break ;;
 	esac
 done
 
 # The container's command: Entrypoint + arguments, or Entrypoint + Cmd.
 if [ $# -gt 0 ]; then
+	[ -n "$entrypoint" ] || user_program=1
 	words=$entrypoint
 	for a; do q "$a"; done
 	command=$words
@@ -236,6 +240,17 @@ else
 	echo "$me: the image names no command: starting /bin/sh" >&2
 	command=/bin/sh
 fi
+
+# Its program must not start with -: proot has no -- to end its options,
+# and would read it and the words after it as its own ("-r / /bin/sh" runs
+# the host's sh on the host's files). chroot and ruri are held to the same.
+eval "set -- $command"
+case ${1-} in
+-*)
+	[ -z "$user_program" ] || usage "$1: the program to run cannot start with - (proot, chroot and ruri would read it as their own option): name it by its path"
+	die "the image's command starts with -: refusing to run it (proot would read it as its own option)"
+	;;
+esac
 
 [ -d "$rootfs" ] || die "no rootfs at $rootfs (move it together with this script)"
 grep -Eq '"status": *"ready"' "$rootfs/.rootfs-pull/state.json" 2>/dev/null ||

@@ -526,7 +526,10 @@ func startCommandAction(c *cli.Context, stdout io.Writer) error {
 		}
 		script = ""
 	}
-	info := newStartInfo(dir, script, cfg)
+	info, err := newStartInfo(dir, script, cfg)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", dir, err), exitFailure)
+	}
 	if c.Bool("json") {
 		writeJSON(stdout, info)
 		return nil
