@@ -56,6 +56,10 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 func shWords(argv []string) string {
 	var b strings.Builder
 	for _, w := range argv {
+		if w == "" { // an empty value of ruri's -e NAME VALUE
+			b.WriteString("\tq ''\n")
+			continue
+		}
 		parts := strings.Split(w, rootfsVar)
 		for i, p := range parts {
 			parts[i] = Quote(p)
