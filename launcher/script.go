@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Script returns the launcher for the rootfs dir, to be written at path.
@@ -44,6 +46,7 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 		"Proot":      cfg.argv(Proot),
 		"Chroot":     cfg.argv(Chroot),
 		"Ruri":       cfg.argv(Ruri),
+		"Escapes":    escapeTable,
 	}
 	var buf bytes.Buffer
 	if err := scriptTemplate.Execute(&buf, data); err != nil {
@@ -71,6 +74,28 @@ func shWords(argv []string) string {
 	}
 	return b.String()
 }
+
+// escapeTable is the launcher's list of what its dry run escapes, for
+// printf: each character (octal bytes), "/", its escape, "/". These are the
+// characters safetext escapes in the Basic Multilingual Plane: C0, DEL,
+// C1, invisible format characters (bidi overrides, zero-width ones) and
+// the line and paragraph separators. (Beyond it, only invisible tag
+// characters and a few rare format characters are left as they are, as
+// is a byte that is not UTF-8.)
+var escapeTable = func() string {
+	var b strings.Builder
+	for r := rune(1); r <= 0xffff; r++ {
+		c := string(r)
+		if r >= 0xd800 && r <= 0xdfff || safetext.Safe(c) {
+			continue
+		}
+		for i := 0; i < len(c); i++ {
+			fmt.Fprintf(&b, `\%03o`, c[i])
+		}
+		b.WriteString("/" + strings.ReplaceAll(safetext.Cut(c, 0), `\`, `\\`) + "/")
+	}
+	return strings.TrimSuffix(b.String(), "/")
+}()
 
 // comment makes s safe inside a "# …" line: an image's config is not
 // trusted, and a newline in it would end the comment and start a command
@@ -313,9 +338,43 @@ dry() {
 	[ -n "${ROOTFS_DRY_RUN:-}" ] && echo "$1"
 }
 
+# shown prints $1 with its control and invisible format characters escaped
+# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
+# image's words cannot act on the terminal. The line is exact, to paste,
+# when it holds none of them; for reading otherwise.
+shown() {
+	_s=$1
+	_ifs=$IFS
+	IFS=/
+	set -f
+	# Pairs CHARACTER/ESCAPE, in octal for printf.
+	set -- $(printf '{{.Escapes}}')
+	IFS=$_ifs
+	set +f
+	while [ $# -ge 2 ]; do
+		case $_s in
+		*"$1"*)
+			_o=
+			while :; do
+				case $_s in
+				*"$1"*)
+					_o=$_o${_s%%"$1"*}$2
+					_s=${_s#*"$1"}
+					;;
+				*) break ;;
+				esac
+			done
+			_s=$_o$_s
+			;;
+		esac
+		shift 2
+	done
+	printf '%s\n' "$_s"
+}
+
 run() {
 	if [ -n "${ROOTFS_DRY_RUN:-}" ]; then
-		printf '%s\n' "$words"
+		shown "$words"
 		exit 0
 	fi
 	eval "set -- $words"
