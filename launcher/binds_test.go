@@ -56,7 +56,11 @@ func TestProotShmBindNotThroughSymlink(t *testing.T) {
 					t.Errorf("%s: no note about /dev/shm on stderr: %q", sh[0], errOut)
 				}
 			}
-			if got := slices.Contains(Command(Proot, rootfs, cfg, nil), bind); got != tc.bound {
+			line, err := Command(Proot, rootfs, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(line, bind); got != tc.bound {
 				t.Errorf("printed command binds %s: %v, want %v", bind, got, tc.bound)
 			}
 		})

@@ -14,6 +14,23 @@ import (
 // on a command line (it could name a host program or inject an option).
 var ErrBadConfig = errors.New("unusable image config")
 
+// ErrDashCommand: the container's program (the command's first word)
+// starts with "-". proot has no "--" to end its options: it reads such a
+// command, and the words after it, as its own options ("-r / /bin/sh"
+// makes the host's / the container's root and runs the host's sh on the
+// host's files; "-q PROG" runs a host program). chroot and ruri are held
+// to the same rule, so that a command means the same under each.
+var ErrDashCommand = errors.New("the program to run starts with - (proot, chroot and ruri would read it as their own option): name it by its path")
+
+// checkProgram refuses a command whose first word starts with "-"; what
+// says where the command comes from, for the message.
+func checkProgram(what string, command []string) error {
+	if len(command) > 0 && strings.HasPrefix(command[0], "-") {
+		return fmt.Errorf("%s %s: %w", what, Printable(command[0], 60), ErrDashCommand)
+	}
+	return nil
+}
+
 // qemuNames maps the architectures this tool knows (OCI's names, and the
 // kernel's that some images use) to qemu-user's binary suffix. Only these
 // ever name a qemu binary or reach ruri's -a.
@@ -107,9 +124,11 @@ func validUserSpec(spec string) bool {
 // CheckImage checks what of the image's config the launcher puts on
 // command lines, before anything is pulled: the architecture and variant
 // (they name qemu-ARCH-static and go to ruri's -a) must be known ones, the
-// OS a plain word, User a NAME/UID[:GROUP/GID], and no NUL byte in
-// Entrypoint, Cmd or WorkingDir (no program can receive one). Env entries
-// are not refused here: NewConfig drops the bad ones (see env.go).
+// OS a plain word, User a NAME/UID[:GROUP/GID], no NUL byte in
+// Entrypoint, Cmd or WorkingDir (no program can receive one), and the
+// program to run (Entrypoint's first word, else Cmd's) must not start with
+// "-" (ErrDashCommand). Env entries are not refused here: NewConfig drops
+// the bad ones (see env.go).
 func CheckImage(img ocispec.Image) error {
 	bad := func(what, v, want string) error {
 		return fmt.Errorf("%w: %s %s %s", ErrBadConfig, what, Printable(v, 60), want)
@@ -134,6 +153,13 @@ func CheckImage(img ocispec.Image) error {
 		if strings.ContainsRune(a, 0) {
 			return bad("command word", a, "holds a NUL byte")
 		}
+	}
+	what, command := "Entrypoint", c.Entrypoint
+	if len(command) == 0 {
+		what, command = "Cmd", c.Cmd
+	}
+	if err := checkProgram("the image's "+what, command); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	return nil
 }

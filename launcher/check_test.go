@@ -14,7 +14,8 @@ func TestCheckImage(t *testing.T) {
 		{Platform: ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8.2"}},
 		{Platform: ocispec.Platform{OS: "linux", Architecture: "riscv64"}},
 		{Platform: ocispec.Platform{Architecture: "x86_64"}},
-		{Config: ocispec.ImageConfig{User: "www-data:www-data", WorkingDir: "-w /", Cmd: []string{"-x", "$(id)"}}},
+		{Config: ocispec.ImageConfig{User: "www-data:www-data", WorkingDir: "-w /", Entrypoint: []string{"/bin/app"}, Cmd: []string{"-x", "$(id)"}}},
+		{Config: ocispec.ImageConfig{Cmd: []string{"/bin/sh", "-c", "-r"}}},
 		{Config: ocispec.ImageConfig{User: "1000:50"}},
 	}
 	for _, img := range ok {
@@ -34,6 +35,11 @@ func TestCheckImage(t *testing.T) {
 		{Config: ocispec.ImageConfig{User: "0:-1"}},
 		{Config: ocispec.ImageConfig{WorkingDir: "/a\x00b"}},
 		{Config: ocispec.ImageConfig{Entrypoint: []string{"a\x00"}}},
+		// The program starting with -: proot's options (ErrDashCommand).
+		{Config: ocispec.ImageConfig{Entrypoint: []string{"-r", "/", "/bin/sh"}}},
+		{Config: ocispec.ImageConfig{Entrypoint: []string{"-"}, Cmd: []string{"/bin/sh"}}},
+		{Config: ocispec.ImageConfig{Cmd: []string{"-x", "$(id)"}}},
+		{Config: ocispec.ImageConfig{Cmd: []string{"--"}}},
 	}
 	for _, img := range bad {
 		if err := CheckImage(img); !errors.Is(err, ErrBadConfig) {

@@ -37,8 +37,8 @@ func TestCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.runtime, func(t *testing.T) {
-			if got := Command(tt.runtime, "/r/fs", cfg, tt.args); !slices.Equal(got, tt.want) {
-				t.Errorf("got  %q\nwant %q", got, tt.want)
+			if got, err := Command(tt.runtime, "/r/fs", cfg, tt.args); err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q, %v\nwant %q", got, err, tt.want)
 			}
 		})
 	}
@@ -125,5 +125,28 @@ func TestScriptInjection(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a value from the image config ran as a command on the host")
+	}
+}
+
+// An empty word in the runtime's fixed line (an image's FOO=, which ruri
+// gets as -e FOO "") is passed as one: the launcher wrote "q" without an
+// argument, and under set -u every shell stopped at it.
+func TestScriptEmptyWord(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.Env = append(cfg.Env, "EMPTY=")
+	script := dir + "/start-fs.sh"
+	if err := Write(script, dir+"/fs", cfg); err != nil {
+		t.Fatal(err)
+	}
+	mkReady(t, dir+"/fs")
+	for _, sh := range shells(t) {
+		out, err := exec.Command("env", append(append([]string{"-u", "TERM", "ROOTFS_RUNTIME=ruri", "ROOTFS_DRY_RUN=1"}, sh...), script)...).Output()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", sh[0], err, err.(*exec.ExitError).Stderr)
+		}
+		if got := evalWords(t, string(out)); !slices.Contains(got, "EMPTY") || got[slices.Index(got, "EMPTY")+1] != "" {
+			t.Errorf("%s: ruri line %q, want -e EMPTY ''", sh[0], got)
+		}
 	}
 }

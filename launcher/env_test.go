@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // The test binary stands in for proot and chroot: called by one of those
@@ -252,7 +254,7 @@ func hostile(r *rand.Rand, canary string) string {
 		"sh", "-c", "touch " + canary, "--split-string=sh -c 'touch " + canary + "'", "-S", "-u", "--", "-", "-i",
 		"$(touch " + canary + ")", "`touch " + canary + "`", "'; touch " + canary + "; '", "\"; touch " + canary + "; \"",
 		"\ntouch " + canary + "\n", "a\nb", "-w /", "--help", "${IFS}", "\\", "*", "", " ", "'", "\"", "$0", "$@", "%s",
-		"\t-x", "=", "A=B", "é", "\u2028touch " + canary, "\x7f\x1b[31m",
+		"\t-x", "=", "A=B", "é", "\u2028touch " + canary, "\x7f\x1b[31m", "\u202e\u009b2J",
 	}
 	if r.Intn(3) > 0 {
 		return fixed[r.Intn(len(fixed))]
@@ -356,12 +358,29 @@ func TestLaunchProperty(t *testing.T) {
 			c.User, bad = "", false
 			c.WorkingDir = strings.ReplaceAll(c.WorkingDir, "\x00", "")
 			c.Cmd = slices.DeleteFunc(c.Cmd, func(a string) bool { return strings.ContainsRune(a, 0) })
+			if dashFirst(*c, nil) {
+				c.Entrypoint = append([]string{"/bin/echo"}, c.Entrypoint...)
+			}
 		}
 		var args []string // nil: the image's Cmd
 		if r.Intn(2) == 0 {
 			args = []string{}
 			for n := r.Intn(3); n > 0; n-- {
 				args = append(args, hostile(r, canary))
+			}
+		}
+		// A program starting with -, which proot (it has no --) reads as
+		// its own options: "-r /" makes the host's / the container's root.
+		switch i {
+		case 4:
+			c.Entrypoint = []string{"-r", "/", "/bin/sh", "-c", "touch " + canary}
+		case 5:
+			c.Entrypoint, c.Cmd = nil, []string{"-q", "/bin/sh", "-c", "touch " + canary}
+		case 6, 7: // the user's command, after --
+			c.Entrypoint, c.Cmd = nil, []string{"/bin/true"}
+			args = []string{"-r", "/", "/bin/sh", "-c", "touch " + canary}
+			if i == 7 {
+				args = []string{"-b", "/:/host", "/bin/sh"}
 			}
 		}
 		var extra []string
@@ -372,6 +391,23 @@ func TestLaunchProperty(t *testing.T) {
 		desc := fmt.Sprintf("#%d: %#v args %q -e %q", i, *c, args, extra)
 
 		cfg, err := NewConfig(rootfs, img, goruntime.GOARCH, Proot)
+		if dashFirst(*c, nil) && !bad {
+			// Refused at pull time; and a Config made by hand gets no
+			// launcher and no printed command either.
+			if !errors.Is(err, ErrBadConfig) || !errors.Is(err, ErrDashCommand) {
+				t.Fatalf("%s: NewConfig = %v, want ErrBadConfig and ErrDashCommand", desc, err)
+			}
+			byHand := Config{Entrypoint: c.Entrypoint, Cmd: c.Cmd, WorkingDir: "/", Runtime: Auto}
+			if err := Write(filepath.Join(base, "start-fs.sh"), rootfs, byHand); !errors.Is(err, ErrDashCommand) {
+				t.Errorf("%s: Write = %v, want ErrDashCommand", desc, err)
+			}
+			for _, rt := range []string{Proot, Chroot, Ruri} {
+				if line, err := Command(rt, rootfs, byHand, nil); !errors.Is(err, ErrDashCommand) {
+					t.Errorf("%s: %s Command = %q, %v, want ErrDashCommand", desc, rt, line, err)
+				}
+			}
+			continue
+		}
 		if bad {
 			if !errors.Is(err, ErrBadConfig) {
 				t.Fatalf("%s: NewConfig = %v, want ErrBadConfig", desc, err)
@@ -418,6 +454,34 @@ func TestLaunchProperty(t *testing.T) {
 				t.Errorf("%s: %s: %s environment\n got %q\nwant %q", desc, how, runtime, got, wantEnv)
 			}
 		}
+		if dashFirst(*c, args) {
+			// The user's own command starts with -: a usage error (one
+			// line, status 2) under every runtime and shell, nothing run.
+			for _, sh := range shs {
+				for _, rt := range []string{"proot", "chroot", "ruri"} {
+					out, errOut, err := runScript(t, sh, script, bin, []string{"ROOTFS_RUNTIME=" + rt, "ROOTFS_DRY_RUN=" + map[bool]string{true: "1"}[rt == "ruri"]}, largs...)
+					code := -1
+					if ee, ok := err.(*exec.ExitError); ok {
+						code = ee.ExitCode()
+					}
+					if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "cannot start with -") {
+						t.Errorf("%s: %s: %s: exit %d, stdout %q, stderr %q; want status 2 and one line", desc, sh[0], rt, code, out, errOut)
+					}
+					if argv, _ := recorded(t, bin); argv != nil {
+						t.Errorf("%s: %s: %s was started: %q", desc, sh[0], rt, argv)
+					}
+				}
+			}
+			for _, rt := range []string{Proot, Chroot, Ruri} {
+				if line, err := Command(rt, rootfs, cfg, args); !errors.Is(err, ErrDashCommand) {
+					t.Errorf("%s: %s Command = %q, %v, want ErrDashCommand", desc, rt, line, err)
+				}
+			}
+			if _, err := os.Lstat(canary); err == nil {
+				t.Fatalf("%s: a command starting with - ran a command on the host", desc)
+			}
+			continue
+		}
 		for _, sh := range shs {
 			how := strings.Join(sh, " ")
 			if _, errOut, err := runScript(t, sh, script, bin, []string{"ROOTFS_RUNTIME=proot"}, largs...); err != nil {
@@ -432,12 +496,17 @@ func TestLaunchProperty(t *testing.T) {
 					check(how, "chroot", w.chrootArgs(rootfs), w.env)
 				}
 			}
-			// ruri, which is not installed: its dry-run line.
+			// ruri, which is not installed: its dry-run line (control
+			// characters escaped: it is printed on the user's terminal).
 			out, errOut, err := runScript(t, sh, script, bin, []string{"ROOTFS_RUNTIME=ruri", "ROOTFS_DRY_RUN=1"}, largs...)
 			if err != nil {
 				t.Errorf("%s: %s: ruri: %v: %s", desc, how, err, errOut)
 			}
-			if got, wantR := evalWords(t, strings.TrimSuffix(out, "\n")), w.ruriLine(cfg, rootfs, extra); !slices.Equal(got, wantR) {
+			wantR := w.ruriLine(cfg, rootfs, extra)
+			for j := range wantR {
+				wantR[j] = safetext.Cut(wantR[j], 0)
+			}
+			if got := evalWords(t, strings.TrimSuffix(out, "\n")); !slices.Equal(got, wantR) {
 				t.Errorf("%s: %s: ruri line\n got %q\nwant %q", desc, how, got, wantR)
 			}
 		}
@@ -447,7 +516,11 @@ func TestLaunchProperty(t *testing.T) {
 		// they always set LD_*-like variables through it.
 		wp, _ := model(*c, args, nil, true, "")
 		for _, rt := range []string{Proot, Chroot} {
-			line := Command(rt, rootfs, cfg, args)
+			line, err := Command(rt, rootfs, cfg, args)
+			if err != nil {
+				t.Errorf("%s: printed %s command: %v", desc, rt, err)
+				continue
+			}
 			wantLine := []string{"env", "-i", "--"}
 			for _, kv := range cfg.Env {
 				if portable.MatchString(kv) && !sensitive.MatchString(kv) {
@@ -473,6 +546,19 @@ func TestLaunchProperty(t *testing.T) {
 			t.Fatalf("%s: a value from the image ran a command on the host", desc)
 		}
 	}
+}
+
+// dashFirst: the program the container would run starts with "-", for
+// the image's command (args nil) or the user's args replacing its Cmd.
+func dashFirst(c ocispec.ImageConfig, args []string) bool {
+	command := c.Entrypoint
+	if len(command) == 0 {
+		command = c.Cmd
+		if args != nil {
+			command = args
+		}
+	}
+	return len(command) > 0 && strings.HasPrefix(command[0], "-")
 }
 
 // ruriLine is ruri's whole dry-run line.

@@ -236,7 +236,13 @@ func (cfg Config) argv(runtime string) []string {
 // dir with args (nil: the image's Entrypoint + Cmd), for users who run
 // proot, chroot or ruri themselves. The launcher script adds what depends
 // on the moment (TERM, QEMU, fake /proc files, mounts for chroot).
-func Command(runtime, dir string, cfg Config, args []string) []string {
+// A command whose program starts with "-" is refused (ErrDashCommand):
+// proot would read it as its own options.
+func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
+	cmd := cfg.command(args)
+	if err := checkProgram("the command", cmd); err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
@@ -275,7 +281,6 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 	if runtime == Ruri {
 		out = append(out, abs)
 	}
-	cmd := cfg.command(args)
 	if runtime != Ruri && len(guest) > 0 {
 		// Variables that would act on proot or chroot (LD_PRELOAD …) are
 		// set by the container's own shell, inside.
@@ -285,7 +290,7 @@ func Command(runtime, dir string, cfg Config, args []string) []string {
 	if runtime == Chroot && cfg.WorkingDir != "/" {
 		cmd = append([]string{"/bin/sh", "-c", `cd "$0" && exec "$@"`, cfg.WorkingDir}, cmd...)
 	}
-	return append(out, cmd...)
+	return append(out, cmd...), nil
 }
 
 // env is the container's environment: Env's valid entries (a Config made
@@ -368,43 +373,4 @@ func Write(path, dir string, cfg Config) error {
 		return fmt.Errorf("write launcher: %w", err)
 	}
 	return nil
-}
-
-// IsFor reports whether script is a launcher rootfs-pull wrote for the
-// rootfs at dir (a real path): its rootfs line, read the way the script
-// reads it, names dir. A file the user put in its place, or the launcher
-// of a copy, is not.
-func IsFor(script, dir string) bool {
-	if script == "" {
-		return false
-	}
-	b, err := os.ReadFile(script)
-	if err != nil || len(b) > 1<<20 || !strings.Contains(string(b), "Written by rootfs-pull") {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		v, ok := strings.CutPrefix(line, "rootfs=")
-		if !ok {
-			continue
-		}
-		var p string
-		if rel, ok := strings.CutPrefix(v, `"$here"/`); ok {
-			p = filepath.Join(filepath.Dir(script), unquote(rel))
-		} else {
-			p = unquote(v)
-		}
-		if real, err := filepath.EvalSymlinks(p); err == nil {
-			p = real
-		}
-		return p == dir
-	}
-	return false
-}
-
-// unquote reads back one word written by Quote.
-func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
-		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
-	}
-	return s
 }

@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // PublicDNS is used when the host has no /etc/resolv.conf to copy (Android).
@@ -68,7 +69,10 @@ func Prepare(dir string, o PrepareOptions) error {
 	if err := writeUnlessShipped(root, "etc/hosts", hosts, ""); err != nil {
 		return fmt.Errorf("prepare %s: %w", dir, err)
 	}
-	return writeFakeProc(filepath.Join(dir, ".rootfs-pull", "proc"))
+	if err := writeFakeProc(root); err != nil {
+		return fmt.Errorf("prepare %s: fake /proc files: %w", dir, err)
+	}
+	return nil
 }
 
 // resolvConf is the container's resolver file: the given servers, else
@@ -128,8 +132,7 @@ func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) 
 		if marker == "" {
 			return nil
 		}
-		old, err := root.ReadFile(name)
-		if err != nil || !bytes.HasPrefix(old, []byte(marker)) {
+		if !startsWith(root, name, marker) {
 			return nil
 		}
 		if err := root.Remove(name); err != nil {
@@ -153,6 +156,26 @@ func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) 
 	return f.Close()
 }
 
+// startsWith reports whether name, a regular file in root, starts with
+// prefix. It reads len(prefix) bytes, whatever the file's size (the image
+// chose it), and opens nothing else: not a FIFO (O_NONBLOCK, and the file
+// opened must be regular), not a device.
+func startsWith(root *os.Root, name, prefix string) bool {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	buf := make([]byte, len(prefix))
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return false
+	}
+	return string(buf) == prefix
+}
+
 // fakeProc holds stand-ins for /proc files Android (≥ 8) hides from apps,
 // which tools like top, free, uptime and ps read. Values are plausible for
 // an idle 8-core phone, as proot-distro's are.
@@ -167,13 +190,56 @@ var fakeProc = map[string]string{
 		"nr_zone_active_file 51328\nnr_mlock 0\nnr_dirty 56\nnr_writeback 0\npgpgin 890508\npgpgout 1235404\npswpin 0\npswpout 0\n",
 }
 
-func writeFakeProc(dir string) error {
-	if err := os.MkdirAll(dir, 0755); err != nil {
-		return fmt.Errorf("fake /proc files: %w", err)
+// fakeProcDir holds the stand-ins, in the rootfs: the container sees it
+// (as /.rootfs-pull/proc) and may have put anything there.
+const fakeProcDir = ".rootfs-pull/proc"
+
+// writeFakeProc writes the stand-ins under root's fakeProcDir, never
+// through a symlink: one at .rootfs-pull/proc is replaced by a directory,
+// one at a file's name is removed, and each file is created anew
+// (O_EXCL: not opened if something is there again).
+func writeFakeProc(root *os.Root) error {
+	if err := root.Mkdir(".rootfs-pull", 0755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if fi, err := root.Lstat(".rootfs-pull"); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf(".rootfs-pull is not a directory (%v)", fi.Mode().Type())
+	}
+	fi, err := root.Lstat(fakeProcDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		if err := root.Remove(fakeProcDir); err != nil {
+			return err
+		}
+	}
+	if err := root.Mkdir(fakeProcDir, 0755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if fi, err := root.Lstat(fakeProcDir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory (%v)", fakeProcDir, fi.Mode().Type())
 	}
 	for name, content := range fakeProc {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0644); err != nil {
-			return fmt.Errorf("fake /proc files: %w", err)
+		p := fakeProcDir + "/" + name
+		if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0644)
+		if err != nil {
+			return err
+		}
+		if _, err := f.WriteString(content); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
 		}
 	}
 	return nil

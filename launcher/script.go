@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/template"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
 // Script returns the launcher for the rootfs dir, to be written at path.
@@ -27,6 +29,9 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	if cfg.QemuArch != "" && !knownQemu(cfg.QemuArch) {
 		return nil, fmt.Errorf("%w: qemu architecture %s is not one this tool knows", ErrBadConfig, Printable(cfg.QemuArch, 60))
 	}
+	if err := checkProgram("the image's command", cfg.DefaultCommand()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
 	runtimeEnv, guest := splitHost(cfg.env())
 	data := map[string]any{
 		"Name":       filepath.Base(path),
@@ -41,6 +46,7 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 		"Proot":      cfg.argv(Proot),
 		"Chroot":     cfg.argv(Chroot),
 		"Ruri":       cfg.argv(Ruri),
+		"Escapes":    escapeTable,
 	}
 	var buf bytes.Buffer
 	if err := scriptTemplate.Execute(&buf, data); err != nil {
@@ -53,6 +59,10 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 func shWords(argv []string) string {
 	var b strings.Builder
 	for _, w := range argv {
+		if w == "" { // an empty value of ruri's -e NAME VALUE
+			b.WriteString("\tq ''\n")
+			continue
+		}
 		parts := strings.Split(w, rootfsVar)
 		for i, p := range parts {
 			parts[i] = Quote(p)
@@ -64,6 +74,28 @@ func shWords(argv []string) string {
 	}
 	return b.String()
 }
+
+// escapeTable is the launcher's list of what its dry run escapes, for
+// printf: each character (octal bytes), "/", its escape, "/". These are the
+// characters safetext escapes in the Basic Multilingual Plane: C0, DEL,
+// C1, invisible format characters (bidi overrides, zero-width ones) and
+// the line and paragraph separators. (Beyond it, only invisible tag
+// characters and a few rare format characters are left as they are, as
+// is a byte that is not UTF-8.)
+var escapeTable = func() string {
+	var b strings.Builder
+	for r := rune(1); r <= 0xffff; r++ {
+		c := string(r)
+		if r >= 0xd800 && r <= 0xdfff || safetext.Safe(c) {
+			continue
+		}
+		for i := 0; i < len(c); i++ {
+			fmt.Fprintf(&b, `\%03o`, c[i])
+		}
+		b.WriteString("/" + strings.ReplaceAll(safetext.Cut(c, 0), `\`, `\\`) + "/")
+	}
+	return strings.TrimSuffix(b.String(), "/")
+}()
 
 // comment makes s safe inside a "# …" line: an image's config is not
 // trusted, and a newline in it would end the comment and start a command
@@ -178,7 +210,7 @@ q() {
 # -e NAME=VALUE: NAME is letters, digits and _ (not a digit first), or env
 # could read the word as its program or an option. Variables that would act
 # on proot or chroot themselves (LD_PRELOAD …) go to the container's shell.
-extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-}
+extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-} user_program=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-e | --env)
@@ -205,7 +237,7 @@ while [ $# -gt 0 ]; do
 		[ $# -ge 2 ] || die "$1 needs a program"
 		words=
 		q "$2"
-		entrypoint=$words cmd=
+		entrypoint=$words cmd= user_program=1
 		shift 2
 		;;
 	--bind-storage)
@@ -220,13 +252,14 @@ while [ $# -gt 0 ]; do
 		shift
 		break
 		;;
-	-*) die "unknown option $1 (put a command that starts with - after --)" ;;
+	-*) usage "unknown option $1 (see --help)" ;;
 	*) break ;;
 	esac
 done
 
 # The container's command: Entrypoint + arguments, or Entrypoint + Cmd.
 if [ $# -gt 0 ]; then
+	[ -n "$entrypoint" ] || user_program=1
 	words=$entrypoint
 	for a; do q "$a"; done
 	command=$words
@@ -236,6 +269,17 @@ else
 	echo "$me: the image names no command: starting /bin/sh" >&2
 	command=/bin/sh
 fi
+
+# Its program must not start with -: proot has no -- to end its options,
+# and would read it and the words after it as its own ("-r / /bin/sh" runs
+# the host's sh on the host's files). chroot and ruri are held to the same.
+eval "set -- $command"
+case ${1-} in
+-*)
+	[ -z "$user_program" ] || usage "$1: the program to run cannot start with - (proot, chroot and ruri would read it as their own option): name it by its path"
+	die "the image's command starts with -: refusing to run it (proot would read it as its own option)"
+	;;
+esac
 
 [ -d "$rootfs" ] || die "no rootfs at $rootfs (move it together with this script)"
 grep -Eq '"status": *"ready"' "$rootfs/.rootfs-pull/state.json" 2>/dev/null ||
@@ -294,9 +338,43 @@ dry() {
 	[ -n "${ROOTFS_DRY_RUN:-}" ] && echo "$1"
 }
 
+# shown prints $1 with its control and invisible format characters escaped
+# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
+# image's words cannot act on the terminal. The line is exact, to paste,
+# when it holds none of them; for reading otherwise.
+shown() {
+	_s=$1
+	_ifs=$IFS
+	IFS=/
+	set -f
+	# Pairs CHARACTER/ESCAPE, in octal for printf.
+	set -- $(printf '{{.Escapes}}')
+	IFS=$_ifs
+	set +f
+	while [ $# -ge 2 ]; do
+		case $_s in
+		*"$1"*)
+			_o=
+			while :; do
+				case $_s in
+				*"$1"*)
+					_o=$_o${_s%%"$1"*}$2
+					_s=${_s#*"$1"}
+					;;
+				*) break ;;
+				esac
+			done
+			_s=$_o$_s
+			;;
+		esac
+		shift 2
+	done
+	printf '%s\n' "$_s"
+}
+
 run() {
 	if [ -n "${ROOTFS_DRY_RUN:-}" ]; then
-		printf '%s\n' "$words"
+		shown "$words"
 		exit 0
 	fi
 	eval "set -- $words"

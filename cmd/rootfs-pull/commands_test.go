@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,5 +379,118 @@ func TestRm(t *testing.T) {
 	oneErrorLine(t, runCLI(t, "", "rm", mine), 1, "not removing it")
 	if _, err := os.Stat(filepath.Join(mine, "f")); err != nil {
 		t.Error("rm touched a directory rootfs-pull did not make")
+	}
+}
+
+// state.json lives inside the rootfs, where a container process (proot
+// runs it as the user) can rewrite it. rm handed its "launcher" field to
+// launcher.IsFor, which read whatever it named with os.ReadFile: a FIFO
+// hung rm forever, /dev/zero grew its memory without bound, and as root a
+// device node named was opened and read. rm now finishes, removes the
+// rootfs, and reads nothing there but a small regular file outside it.
+func TestRmLauncherFieldFIFO(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "evil/rmfifo", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
+	dir := filepath.Join(t.TempDir(), "x")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/rmfifo", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	// What a process in the container does: mkfifo /f, and point the
+	// state's launcher field at it.
+	fifo := filepath.Join(dir, "f")
+	if err := syscall.Mkfifo(fifo, 0644); err != nil {
+		t.Fatal(err)
+	}
+	setStateLauncher(t, dir, fifo)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := command(t, ctx, "", "rm", dir)
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("rootfs-pull rm hangs on a FIFO named by the state's launcher field (container-writable): %q", out)
+	}
+	if err != nil {
+		t.Fatalf("rm: %v: %s", err, out)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("rm left %s", dir)
+	}
+}
+
+// setStateLauncher does what a container process can: rewrite the
+// state's launcher field.
+func setStateLauncher(t *testing.T, dir, launcher string) {
+	t.Helper()
+	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
+	raw, err := os.ReadFile(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	st["launcher"] = launcher
+	raw, _ = json.Marshal(st)
+	if err := os.WriteFile(sp, raw, 0644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start-command printed, as the way to start the rootfs, whatever file
+// the state's "launcher" field named, if it existed. state.json is inside
+// the rootfs, writable by a container process (proot runs it as the
+// user): it names a script it wrote in the rootfs, and the user who runs
+// the printed start command runs it on the host. The script is now named
+// only when launcher.IsFor says it is this rootfs's, outside it; else the
+// runtime command line is the start command.
+func TestStartCommandUntrustedLauncher(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	push(t, reg.Host, "evil/stlauncher", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "x")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/stlauncher", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	startCommand := func() []string {
+		t.Helper()
+		r := runCLI(t, "", "start-command", "--json", dir)
+		var doc struct {
+			StartCommand   []string `json:"start_command"`
+			RuntimeCommand []string `json:"runtime_command"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || len(doc.StartCommand) == 0 {
+			t.Fatalf("start-command --json: %v: %s %s", err, r.stdout, r.stderr)
+		}
+		return doc.StartCommand
+	}
+	real := filepath.Join(parent, "start-x.sh")
+	if got := startCommand(); !slices.Equal(got, []string{real}) {
+		t.Fatalf("start-command names %q, not the launcher %s", got, real)
+	}
+	// A container process: writes /tmp/start.sh, a copy of the launcher
+	// (naming this rootfs by its absolute path) with its own command
+	// first, and points the state at it.
+	b, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := filepath.Join(dir, "tmp", "start.sh")
+	forged := strings.Replace(string(b), `rootfs="$here"/x`, "rootfs="+dir+"\necho host code", 1)
+	if forged == string(b) {
+		t.Fatal("the launcher's rootfs line changed: fix the test")
+	}
+	if err := os.WriteFile(evil, []byte(forged), 0755); err != nil {
+		t.Fatal(err)
+	}
+	for _, named := range []string{evil, "/bin/sh", filepath.Join(parent, "start-x.sh.missing")} {
+		setStateLauncher(t, dir, named)
+		if got := startCommand(); got[0] == named || filepath.Base(got[0]) == "start.sh" {
+			t.Errorf("start-command tells the user to run %s, named by state.json's launcher field (container-writable): %q", named, got)
+		}
+		r := runCLI(t, "", "start-command", dir)
+		if r.code != 0 || strings.Contains(r.stdout, named) || !strings.Contains(r.stdout, "proot") && !strings.Contains(r.stdout, "chroot") {
+			t.Errorf("start-command with the state naming %s: exit %d\n%s%s", named, r.code, r.stdout, r.stderr)
+		}
 	}
 }

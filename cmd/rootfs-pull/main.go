@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
@@ -515,19 +516,36 @@ func startCommandAction(c *cli.Context, stdout io.Writer) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	cfg.Image, cfg.Digest = st.Image, st.Digest
+	// The state's launcher field is the container's to rewrite (state.json
+	// is inside the rootfs): the script is named as the way to start it
+	// only when it is this rootfs's launcher, outside it.
 	script := st.Launcher
-	if script != "" {
-		if _, err := os.Stat(script); err != nil {
-			script = ""
+	if script != "" && !launcherFor(script, dir) {
+		if _, err := os.Lstat(script); err == nil && !c.Bool("json") {
+			fmt.Fprintf(c.App.ErrWriter, "rootfs-pull: note: %s is not a launcher rootfs-pull wrote for %s: not using it (pull again to write one)\n", safetext.Clean(script), safetext.Clean(dir))
 		}
+		script = ""
 	}
-	info := newStartInfo(dir, script, cfg)
+	info, err := newStartInfo(dir, script, cfg)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", dir, err), exitFailure)
+	}
 	if c.Bool("json") {
 		writeJSON(stdout, info)
 		return nil
 	}
 	info.print(stdout)
 	return nil
+}
+
+// launcherFor: script is the launcher rootfs-pull wrote for the rootfs
+// at dir (launcher.IsFor, on dir's real path).
+func launcherFor(script, dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	return err == nil && launcher.IsFor(script, abs)
 }
 
 // splitList splits comma- or space-separated values (the environment's

@@ -95,7 +95,10 @@ func (p *printer) failure(msg string) {
 
 func (p *printer) success(r *pull.Result) {
 	im := r.Image
-	info := newStartInfo(r.Dir, r.Launcher, r.Launch)
+	info, infoErr := newStartInfo(r.Dir, r.Launcher, r.Launch)
+	if infoErr != nil { // the pull checks the image first: not expected
+		fmt.Fprintln(p.stderr, "rootfs-pull: warning: no start command: "+infoErr.Error())
+	}
 	if p.json {
 		writeJSON(p.stdout, jsonResult{
 			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
@@ -127,7 +130,9 @@ func (p *printer) success(r *pull.Result) {
 			}
 		}
 	}
-	info.print(p.stdout)
+	if infoErr == nil {
+		info.print(p.stdout)
+	}
 }
 
 // reachableBy returns the directory that makes dir reachable by other
@@ -156,12 +161,16 @@ func reachableBy(dir string) string {
 
 // newStartInfo says how to start the rootfs in dir: through its launcher
 // script (if one was written), and with the raw runtime command line.
-func newStartInfo(dir, script string, cfg launcher.Config) jsonStart {
+func newStartInfo(dir, script string, cfg launcher.Config) (jsonStart, error) {
 	rt := launcher.Effective(cfg.Runtime, os.Geteuid() == 0)
+	line, err := launcher.Command(rt, dir, cfg, nil)
+	if err != nil {
+		return jsonStart{}, err
+	}
 	info := jsonStart{
 		DefaultCommand: cfg.DefaultCommand(),
 		Runtime:        rt,
-		RuntimeCommand: launcher.Command(rt, dir, cfg, nil),
+		RuntimeCommand: line,
 	}
 	if cfg.QemuArch != "" {
 		info.Qemu, _ = launcher.FindQemu(cfg.QemuArch)
@@ -171,7 +180,7 @@ func newStartInfo(dir, script string, cfg launcher.Config) jsonStart {
 		info.Launcher = displayPath(script)
 		info.StartCommand = []string{info.Launcher}
 	}
-	return info
+	return info, nil
 }
 
 // displayPath is p as a user types it: relative to the working directory

@@ -1,83 +1,14 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 )
-
-// Review (hostile, issue 14): the container's command follows proot's
-// options with nothing to end them. An image whose Entrypoint (or Cmd)
-// starts with a dash hands proot options of its choice: "-r /" makes the
-// host's / the container's root, so the "container's" /bin/sh is the
-// host's, writing the host's files; "-q PROG" runs a host program; "-b
-// /:/host" shows the whole host inside. The launcher script and the
-// printed "Without the launcher" command line both do it.
-func TestReviewEntrypointDashIsProotOption(t *testing.T) {
-	reg := startRegistry(t, testregistry.Options{})
-	canary := "/tmp/PWNED-dash-" + randomName(t)
-	t.Cleanup(func() { os.Remove(canary) })
-	push(t, reg.Host, "evil/dash", busyboxImage(t, ocispec.ImageConfig{
-		// The host's /bin/sh (under proot, but with the host as its root).
-		Entrypoint: []string{"-r", "/", "/bin/sh", "-c", "touch " + canary + "; echo container ran"},
-	}))
-	base, err := os.MkdirTemp("", "review-dash-") // enterable by nobody
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(base, 0755)
-	t.Cleanup(func() { exec.Command("rm", "-rf", base).Run() })
-	dir := filepath.Join(base, "evil")
-	image := reg.Host + "/evil/dash"
-	if r := runCLI(t, "", "-q", image, dir); r.code != 0 {
-		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
-	}
-	script := filepath.Join(base, "start-evil.sh")
-
-	check := func(how string) {
-		t.Helper()
-		if _, err := os.Lstat(canary); err == nil {
-			os.Remove(canary)
-			t.Errorf("%s: the image's Entrypoint became proot's options and ran the host's /bin/sh on the host's files: %s was written", how, canary)
-		}
-	}
-
-	// The launcher, as this user (root: proot -0) and as an unprivileged one.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, script)
-	cmd.Env = append(os.Environ(), "ROOTFS_RUNTIME=proot")
-	out, _ := cmd.CombinedOutput()
-	check("./start-evil.sh (proot): " + strings.TrimSpace(string(out)))
-	if os.Geteuid() == 0 {
-		cmd := exec.CommandContext(ctx, script)
-		cmd.Env = append(os.Environ(), "ROOTFS_RUNTIME=proot", "HOME=/tmp", "TMPDIR=/tmp")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, _ := cmd.CombinedOutput()
-		check("./start-evil.sh as nobody (proot): " + strings.TrimSpace(string(out)))
-	}
-
-	// The printed command, pasted.
-	sc := runCLI(t, "", "start-command", "--json", "--runtime", "proot", dir)
-	var doc struct {
-		RuntimeCommand []string `json:"runtime_command"`
-	}
-	if err := json.Unmarshal([]byte(sc.stdout), &doc); err != nil || len(doc.RuntimeCommand) == 0 {
-		t.Fatalf("start-command --json: %v: %s %s", err, sc.stdout, sc.stderr)
-	}
-	out, _ = exec.CommandContext(ctx, doc.RuntimeCommand[0], doc.RuntimeCommand[1:]...).CombinedOutput()
-	check("the printed runtime command " + strings.Join(doc.RuntimeCommand, " ") + ": " + strings.TrimSpace(string(out)))
-}
 
 // Review (hostile, issue 14, "Terminal output" hardening): the image's
 // config reaches the terminal raw. inspect prints Env, Labels, WorkingDir
@@ -115,91 +46,4 @@ func TestReviewConfigEscapesReachTerminal(t *testing.T) {
 	}
 	bad("pull summary", r)
 	bad("start-command", runCLI(t, "", "start-command", dir))
-}
-
-// Review (hostile, issue 14): state.json lives inside the rootfs, where a
-// container process (proot runs it as the user) can rewrite it. rm hands
-// its "launcher" field to launcher.IsFor, which os.ReadFile's whatever it
-// names before looking at the size: a FIFO hangs rm forever (the same bug
-// as finding 4 for /etc/passwd), /dev/zero grows rm's memory without
-// bound, and as root any device node named is opened and read.
-func TestReviewRmLauncherFieldFIFO(t *testing.T) {
-	reg := startRegistry(t, testregistry.Options{})
-	push(t, reg.Host, "evil/rmfifo", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
-	dir := filepath.Join(t.TempDir(), "x")
-	if r := runCLI(t, "", "-q", reg.Host+"/evil/rmfifo", dir); r.code != 0 {
-		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
-	}
-	// What a process in the container does: mkfifo /f, and point the
-	// state's launcher field at it.
-	fifo := filepath.Join(dir, "f")
-	if err := syscall.Mkfifo(fifo, 0644); err != nil {
-		t.Fatal(err)
-	}
-	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
-	raw, err := os.ReadFile(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	st["launcher"] = fifo
-	raw, _ = json.Marshal(st)
-	if err := os.WriteFile(sp, raw, 0644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := command(t, ctx, "", "rm", dir)
-	out, _ := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		t.Fatalf("rootfs-pull rm hangs on a FIFO named by the state's launcher field (container-writable): %q", out)
-	}
-}
-
-// Review (hostile, issue 14): start-command prints, as the way to start
-// the rootfs, whatever file the state's "launcher" field names, if it
-// exists. state.json is inside the rootfs, writable by a container process
-// (proot runs it as the user): it names a script it wrote in the rootfs,
-// and the user who runs the printed start command runs it on the host.
-// The launcher should be used only when launcher.IsFor says it is this
-// rootfs's, and never from inside the rootfs.
-func TestReviewStartCommandTrustsStateLauncher(t *testing.T) {
-	reg := startRegistry(t, testregistry.Options{})
-	push(t, reg.Host, "evil/stlauncher", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/true"}}))
-	dir := filepath.Join(t.TempDir(), "x")
-	if r := runCLI(t, "", "-q", reg.Host+"/evil/stlauncher", dir); r.code != 0 {
-		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
-	}
-	// A container process: writes /tmp/start.sh and points the state at it.
-	evil := filepath.Join(dir, "tmp", "start.sh")
-	if err := os.WriteFile(evil, []byte("#!/bin/sh\necho host code\n"), 0755); err != nil {
-		t.Fatal(err)
-	}
-	sp := filepath.Join(dir, ".rootfs-pull", "state.json")
-	raw, err := os.ReadFile(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	st["launcher"] = evil
-	raw, _ = json.Marshal(st)
-	if err := os.WriteFile(sp, raw, 0644); err != nil {
-		t.Fatal(err)
-	}
-	r := runCLI(t, "", "start-command", "--json", dir)
-	var doc struct {
-		StartCommand []string `json:"start_command"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-		t.Fatalf("start-command --json: %v: %s %s", err, r.stdout, r.stderr)
-	}
-	if len(doc.StartCommand) > 0 && strings.HasSuffix(doc.StartCommand[0], "/tmp/start.sh") {
-		t.Errorf("start-command tells the user to run a file the container wrote (state.json's launcher field): %q", doc.StartCommand)
-	}
 }

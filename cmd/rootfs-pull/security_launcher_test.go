@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,5 +232,114 @@ func TestPullUserDBNotRegular(t *testing.T) {
 			// A container that cannot be started is not a ready rootfs.
 			assertNotReady(t, dir)
 		})
+	}
+}
+
+// The container's command followed proot's options with nothing to end
+// them (proot has no --): an image whose Entrypoint (or Cmd) started with
+// a dash handed proot options of its choice. "-r /" made the host's / the
+// container's root, so the "container's" /bin/sh was the host's, writing
+// the host's files; "-q PROG" ran a host program. The launcher and the
+// printed command line both did it. Now the pull refuses such an image
+// with one line; a rootfs pulled before (its config holding one) gets no
+// printed command; and the launcher refuses a command of the user's that
+// starts with - (a usage error), running nothing, as root and as nobody.
+func TestPullRefusesDashProgram(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	canary := "/tmp/PWNED-dash-" + randomName(t)
+	t.Cleanup(func() { os.Remove(canary) })
+	evil := "touch " + canary + "; echo container ran"
+	check := func(how string) {
+		t.Helper()
+		if _, err := os.Lstat(canary); err == nil {
+			os.Remove(canary)
+			t.Errorf("%s: a command starting with - became proot's options and ran the host's /bin/sh on the host's files: %s was written", how, canary)
+		}
+	}
+	base, err := os.MkdirTemp("", "dash-") // enterable by nobody
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(base, 0755)
+	t.Cleanup(func() { exec.Command("rm", "-rf", base).Run() })
+
+	// At pull time: refused, nothing left behind.
+	for _, tc := range []struct {
+		name string
+		cfg  ocispec.ImageConfig
+	}{
+		{"entrypoint", ocispec.ImageConfig{Entrypoint: []string{"-r", "/", "/bin/sh", "-c", evil}}},
+		{"cmd", ocispec.ImageConfig{Cmd: []string{"-q", "/bin/sh", "-c", evil}}},
+	} {
+		push(t, reg.Host, "evil/dash-"+tc.name, busyboxImage(t, tc.cfg))
+		dir := filepath.Join(base, tc.name)
+		oneErrorLine(t, runCLI(t, "", reg.Host+"/evil/dash-"+tc.name, dir), 1, "starts with -")
+		for _, p := range []string{dir, filepath.Join(base, "start-"+tc.name+".sh")} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Errorf("%s: a refused pull left %s", tc.name, p)
+			}
+		}
+	}
+
+	// A rootfs whose stored config starts with - (as an older version
+	// pulled it): start-command refuses to print a command for it.
+	push(t, reg.Host, "evil/dash-old", busyboxImage(t, ocispec.ImageConfig{Cmd: []string{"/bin/sh"}}))
+	dir := filepath.Join(base, "old")
+	if r := runCLI(t, "", "-q", reg.Host+"/evil/dash-old", dir); r.code != 0 {
+		t.Fatalf("pull: exit %d: %s", r.code, r.stderr)
+	}
+	cfgPath := filepath.Join(dir, ".rootfs-pull", "config.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img map[string]any
+	if err := json.Unmarshal(raw, &img); err != nil {
+		t.Fatal(err)
+	}
+	img["config"].(map[string]any)["Entrypoint"] = []string{"-r", "/", "/bin/sh", "-c", evil}
+	raw, _ = json.Marshal(img)
+	if err := os.WriteFile(cfgPath, raw, 0644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"start-command", "--runtime", "proot", dir}, {"start-command", "--json", "--runtime", "proot", dir}} {
+		r := runCLI(t, "", args...)
+		oneErrorLine(t, r, 1, "starts with -")
+		if strings.Contains(r.stdout, "proot") {
+			t.Errorf("%q printed a command line: %s", args, r.stdout)
+		}
+	}
+
+	// The launcher, with the user's own command starting with -: a usage
+	// error, as this user (root: proot -0) and as an unprivileged one.
+	script := filepath.Join(base, "start-old.sh")
+	for _, args := range [][]string{
+		{"--entrypoint", "-r", "--", "/", "/bin/sh", "-c", evil},
+		{"--", "-r", "/", "/bin/sh", "-c", evil},
+		{"--", "-q", "/bin/sh", "-c", evil},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, nobody := range []bool{false, true} {
+			if nobody && os.Geteuid() != 0 {
+				continue
+			}
+			cmd := exec.CommandContext(ctx, script, args...)
+			cmd.Env = append(os.Environ(), "ROOTFS_RUNTIME=proot")
+			if nobody {
+				cmd.Env = append(cmd.Env, "HOME=/tmp", "TMPDIR=/tmp")
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			}
+			out, err := cmd.CombinedOutput()
+			code := -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			how := fmt.Sprintf("./start-old.sh %q (proot, nobody %v)", args, nobody)
+			if code != 2 || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), "cannot start with -") {
+				t.Errorf("%s: exit %d: %q; want status 2 and one line", how, code, out)
+			}
+			check(how)
+		}
 	}
 }
