@@ -10,7 +10,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 )
 
-// Review (hostile, issue 14, "Terminal output" hardening): the image's
+// (hostile, issue 14, "Terminal output" hardening) the image's
 // config reaches the terminal raw. inspect prints Env, Labels, WorkingDir
 // and User as they are and Entrypoint/Cmd only shell-quoted (quoting
 // leaves ESC, CR, BEL in place); the pull summary and start-command print
@@ -18,7 +18,7 @@ import (
 // An ESC [ n D in a Cmd word moves the cursor back over the opening quote
 // and rewrites the line: what the user sees, and copies, is not the
 // command printed (e.g. a visible `; curl … | sh` outside any quotes).
-func TestReviewConfigEscapesReachTerminal(t *testing.T) {
+func TestConfigEscapesNeverReachTerminal(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
 	const esc = "\x1b]0;owned\x07\x1b[2D;touch /tmp/x;#\r\x1b[2K"
 	push(t, reg.Host, "evil/escapes", busyboxImage(t, ocispec.ImageConfig{

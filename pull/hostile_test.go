@@ -23,7 +23,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
-// Review (unverified bytes in a ready rootfs): a pull of image A is cut
+// (unverified bytes in a ready rootfs) a pull of image A is cut
 // mid-layer by a source that sent a forged prefix; the state rightly says
 // the tree needs a rebuild. The user then pulls another image B into the
 // same directory with --force (the README's "over a rootfs of another
@@ -31,7 +31,7 @@ import (
 // included, and extracts B over the tree without emptying it: B ends
 // "ready" holding the forged, never verified entries (a planted file; a
 // whiteout's removal would survive the same way).
-func TestReviewForceOverTaintedTreeKeepsForgedBytes(t *testing.T) {
+func TestForceOverTaintedTreeEmptiesIt(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
 	imA, forged := forgedImage(t)
 	push(t, reg, "test/forged-a", "v1", imA)
@@ -99,7 +99,7 @@ func zstdZeroBomb(t *testing.T, name string, size int64) []byte {
 	return append(blob, enc.EncodeAll(make([]byte, 1024), nil)...)
 }
 
-// Review (unbounded time): the sparse budget bounds content by the bytes
+// (unbounded time) the sparse budget bounds content by the bytes
 // of the *decompressed* tar, and zstd's RLE blocks turn 4 bytes into
 // 128 KiB (a 32768:1 ratio; gzip stops near 1032:1). A layer of 2 MiB
 // declares and decodes 64 GiB of zeros: the applier seeks
@@ -107,7 +107,7 @@ func zstdZeroBomb(t *testing.T, name string, size int64) []byte {
 // diff_id's sha256 grind through every byte, minutes of CPU per MiB of
 // layer (about 15-30 min per 32 MiB layer, for a 1 TiB sparse file).
 // Work should stay within a fixed multiple of the compressed bytes.
-func TestReviewZstdBombWorkIsBounded(t *testing.T) {
+func TestZstdBombWorkIsBounded(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
 	blob := zstdZeroBomb(t, "zeros", 64<<30)
 	t.Logf("layer blob: %d bytes for 64 GiB of content", len(blob))
@@ -127,13 +127,13 @@ func TestReviewZstdBombWorkIsBounded(t *testing.T) {
 	}
 }
 
-// Review (unbounded memory): before marking the rootfs ready, the pull's
+// (unbounded memory) before marking the rootfs ready, the pull's
 // launcher.Prepare reads the image's etc/resolv.conf whole (root.ReadFile)
 // only to see whether it starts with the tool's marker line. A layer of a
 // few KiB (zstd; or a sparse entry within the 1 GiB slack) ships it as a
 // file of 512 MiB of zeros, and the pull allocates all of it; a 64 GiB
 // one (2 MiB of zstd) ends in an out-of-memory kill.
-func TestReviewHugeResolvConfMemoryIsBounded(t *testing.T) {
+func TestHugeResolvConfMemoryIsBounded(t *testing.T) {
 	reg := startRegistry(t, testregistry.Options{})
 	blob := zstdZeroBomb(t, "etc/resolv.conf", 512<<20)
 	hdr := &tar.Header{Name: "etc/resolv.conf", Size: 512 << 20, Mode: 0644, Typeflag: tar.TypeReg, Format: tar.FormatPAX}

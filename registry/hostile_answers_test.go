@@ -33,13 +33,13 @@ func stallAfterHeaders(w http.ResponseWriter, r *http.Request, contentType strin
 	}
 }
 
-// Review (hangs): a blob that stops sending is cut after StallTimeout and
+// (hangs) a blob that stops sending is cut after StallTimeout and
 // resumed, but a manifest (and a token, and a tag page) whose body stops
 // after the headers is read with no timer at all: the pull waits forever
 // (only Ctrl-C ends it), whatever StallTimeout says. A registry that
 // sends headers and a few bytes of a manifest, then nothing, must not
 // hold the tool for more than about the stall timeout (and its retries).
-func TestReviewManifestBodyStallIsBounded(t *testing.T) {
+func TestManifestBodyStallIsBounded(t *testing.T) {
 	done := make(chan struct{})
 	defer close(done)
 	f := newFakeRegistry(t)
@@ -67,9 +67,9 @@ func TestReviewManifestBodyStallIsBounded(t *testing.T) {
 	}
 }
 
-// Review (hangs): the same for the token endpoint (a slowloris realm):
+// (hangs) the same for the token endpoint (a slowloris realm):
 // oras reads the token body with no timer either.
-func TestReviewTokenBodyStallIsBounded(t *testing.T) {
+func TestTokenBodyStallIsBounded(t *testing.T) {
 	done := make(chan struct{})
 	defer close(done)
 	f := newFakeRegistry(t)
@@ -102,7 +102,7 @@ func TestReviewTokenBodyStallIsBounded(t *testing.T) {
 	}
 }
 
-// Review (terminal injection): the name check of a TLS certificate comes
+// (terminal injection) the name check of a TLS certificate comes
 // before its chain is verified, and Go's HostnameError lists the
 // certificate's DNS names raw. IA5String lets them hold any ASCII control
 // character, so any server on the path (a man in the middle with a
@@ -110,7 +110,7 @@ func TestReviewTokenBodyStallIsBounded(t *testing.T) {
 // the error, which pull.Explain prints with %v ("TLS certificate not
 // trusted (…)") on the user's terminal. Every other registry text
 // (HTTPError, VerifyError, URLs) is escaped with safetext.
-func TestReviewCertificateNamesEscapedInErrors(t *testing.T) {
+func TestCertificateNamesEscapedInErrors(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -145,11 +145,11 @@ func TestReviewCertificateNamesEscapedInErrors(t *testing.T) {
 	}
 }
 
-// Review (error lines): Go's transport quotes a malformed status line
+// (error lines) Go's transport quotes a malformed status line
 // whole in its error ("malformed HTTP response %q"); the registry package
 // cuts only the URL of such errors, so a server's 1 MiB status line (the
 // header limit) becomes a 1 MiB "one line" error for the user.
-func TestReviewMalformedStatusLineIsCut(t *testing.T) {
+func TestMalformedStatusLineIsCut(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
