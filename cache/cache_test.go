@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// (hangs) Get opens the entry before checking what it is. A FIFO
+// Found by the hostile review (hangs), fixed since: Get opens the entry before checking what it is. A FIFO
 // at a blob's path (a shared or damaged cache dir) blocks os.Open forever:
 // the pull (and the prefetcher's Cached check, on the pull's goroutine)
 // never returns. Every other file this tool reads back (state.json, the

@@ -23,7 +23,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
-// (unverified bytes in a ready rootfs) a pull of image A is cut
+// Found by the hostile review (unverified bytes in a ready rootfs), fixed since: a pull of image A is cut
 // mid-layer by a source that sent a forged prefix; the state rightly says
 // the tree needs a rebuild. The user then pulls another image B into the
 // same directory with --force (the README's "over a rootfs of another
@@ -99,7 +99,7 @@ func zstdZeroBomb(t *testing.T, name string, size int64) []byte {
 	return append(blob, enc.EncodeAll(make([]byte, 1024), nil)...)
 }
 
-// (unbounded time) the sparse budget bounds content by the bytes
+// Found by the hostile review (unbounded time), fixed since: the sparse budget bounds content by the bytes
 // of the *decompressed* tar, and zstd's RLE blocks turn 4 bytes into
 // 128 KiB (a 32768:1 ratio; gzip stops near 1032:1). A layer of 2 MiB
 // declares and decodes 64 GiB of zeros: the applier seeks
@@ -127,7 +127,7 @@ func TestZstdBombWorkIsBounded(t *testing.T) {
 	}
 }
 
-// (unbounded memory) before marking the rootfs ready, the pull's
+// Found by the hostile review (unbounded memory), fixed since: before marking the rootfs ready, the pull's
 // launcher.Prepare reads the image's etc/resolv.conf whole (root.ReadFile)
 // only to see whether it starts with the tool's marker line. A layer of a
 // few KiB (zstd; or a sparse entry within the 1 GiB slack) ships it as a

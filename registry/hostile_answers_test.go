@@ -33,7 +33,7 @@ func stallAfterHeaders(w http.ResponseWriter, r *http.Request, contentType strin
 	}
 }
 
-// (hangs) a blob that stops sending is cut after StallTimeout and
+// Found by the hostile review (hangs), fixed since: a blob that stops sending is cut after StallTimeout and
 // resumed, but a manifest (and a token, and a tag page) whose body stops
 // after the headers is read with no timer at all: the pull waits forever
 // (only Ctrl-C ends it), whatever StallTimeout says. A registry that
@@ -67,7 +67,7 @@ func TestManifestBodyStallIsBounded(t *testing.T) {
 	}
 }
 
-// (hangs) the same for the token endpoint (a slowloris realm):
+// Found by the hostile review (hangs), fixed since: the same for the token endpoint (a slowloris realm):
 // oras reads the token body with no timer either.
 func TestTokenBodyStallIsBounded(t *testing.T) {
 	done := make(chan struct{})
@@ -102,14 +102,14 @@ func TestTokenBodyStallIsBounded(t *testing.T) {
 	}
 }
 
-// (terminal injection) the name check of a TLS certificate comes
+// Found by the hostile review (terminal injection), fixed since: the name check of a TLS certificate comes
 // before its chain is verified, and Go's HostnameError lists the
 // certificate's DNS names raw. IA5String lets them hold any ASCII control
 // character, so any server on the path (a man in the middle with a
 // self-signed certificate, a typo'd registry) puts escape sequences into
 // the error, which pull.Explain prints with %v ("TLS certificate not
 // trusted (…)") on the user's terminal. Every other registry text
-// (HTTPError, VerifyError, URLs) is escaped with safetext.
+// Found by the hostile review (HTTPError, VerifyError, URLs), fixed since: is escaped with safetext.
 func TestCertificateNamesEscapedInErrors(t *testing.T) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -145,7 +145,7 @@ func TestCertificateNamesEscapedInErrors(t *testing.T) {
 	}
 }
 
-// (error lines) Go's transport quotes a malformed status line
+// Found by the hostile review (error lines), fixed since: Go's transport quotes a malformed status line
 // whole in its error ("malformed HTTP response %q"); the registry package
 // cuts only the URL of such errors, so a server's 1 MiB status line (the
 // header limit) becomes a 1 MiB "one line" error for the user.

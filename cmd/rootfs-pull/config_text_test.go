@@ -10,7 +10,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 )
 
-// (hostile, issue 14, "Terminal output" hardening) the image's
+// Found by the hostile review (terminal output), fixed since: the image's
 // config reaches the terminal raw. inspect prints Env, Labels, WorkingDir
 // and User as they are and Entrypoint/Cmd only shell-quoted (quoting
 // leaves ESC, CR, BEL in place); the pull summary and start-command print
