@@ -27,7 +27,7 @@ func TestCommand(t *testing.T) {
 		args    []string
 		want    []string
 	}{
-		{Ruri, nil, []string{"ruri", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
+		{Ruri, nil, []string{"ruri", "-N", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
 			"-E", "1000", "/r/fs", "/bin/app", "serve", "--port=80"}},
 		{Proot, []string{"sh"}, []string{"env", "-i", "--", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
 			hostPath("proot"), "-i", "1000:1000", "-r", "/r/fs", "-b", "/dev", "-b", "/proc", "-b", "/sys", "-b", "/dev/urandom:/dev/random",
@@ -59,7 +59,7 @@ func TestScriptRuriLine(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 	got := evalWords(t, string(out))
-	want := []string{"ruri", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
+	want := []string{"ruri", "-N", "-W", "/srv", "-e", "PATH", "/usr/bin:/bin", "-e", "MSG", "a b", "-e", "HOME", "/home/app",
 		"-E", "1000", "-e", "X", "1 2", dir + "/fs", "/bin/app", "ls", "-l"}
 	if len(got) > 0 && strings.HasSuffix(got[0], "/ruri") {
 		got[0] = "ruri"

@@ -563,7 +563,7 @@ func dashFirst(c ocispec.ImageConfig, args []string) bool {
 
 // ruriLine is ruri's whole dry-run line.
 func (w want) ruriLine(cfg Config, rootfs string, extra []string) []string {
-	a := []string{"ruri", "-W", w.wd}
+	a := []string{"ruri", "-N", "-W", w.wd}
 	for _, kv := range cfg.Env {
 		if portable.MatchString(kv) {
 			n, v, _ := strings.Cut(kv, "=")

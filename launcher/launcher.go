@@ -219,7 +219,10 @@ func (cfg Config) argv(runtime string) []string {
 		}
 		return append(a, rootfsVar)
 	case Ruri:
-		a := []string{"ruri", "-W", cfg.WorkingDir}
+		// -N: ruri neither writes nor trusts DIR/.rurienv, a file the
+		// container itself can write (ruri -U would remove the paths it
+		// names, on the host).
+		a := []string{"ruri", "-N", "-W", cfg.WorkingDir}
 		for _, kv := range cfg.env() {
 			name, value, _ := strings.Cut(kv, "=")
 			a = append(a, "-e", name, value)

@@ -343,6 +343,11 @@ dry() {
 # image's words cannot act on the terminal. The line is exact, to paste,
 # when it holds none of them; for reading otherwise.
 shown() {
+	# Byte by byte: every escape in the table is a byte sequence, and a
+	# shell matching characters in a UTF-8 locale misreads invalid bytes
+	# (bash then prints bytes from its heap). The script ends after this.
+	LC_ALL=C
+	export LC_ALL
 	_s=$1
 	_ifs=$IFS
 	IFS=/

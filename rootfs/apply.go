@@ -229,8 +229,16 @@ func (a *applier) mark(p string) {
 	}
 }
 
+// RuriEnvName is ruri's own record of a running container, DIR/.rurienv:
+// ruri and `ruri -U` read it as trusted config (mount points to unmount
+// and remove, capabilities to keep, a pid to kill), so an image must
+// never be able to ship one.
+const RuriEnvName = ".rurienv"
+
+// reserved names paths no layer may create, change or remove: the
+// tool's state directory and ruri's .rurienv.
 func reserved(p string) bool {
-	return p == StateDirName || strings.HasPrefix(p, StateDirName+"/")
+	return p == StateDirName || strings.HasPrefix(p, StateDirName+"/") || p == RuriEnvName
 }
 
 // ignorable are walk errors that mean "nothing there to act on" (for a

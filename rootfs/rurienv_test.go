@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Review (round 2): ruri (the launcher's root runtime) reads
+// Found by the second hostile review, fixed since: ruri (the launcher's root runtime) reads
 // DIR/.rurienv, a file it normally writes itself, as its own trusted
 // config. An image can ship one:
 //
@@ -23,7 +23,7 @@ import (
 //
 // The image's .rurienv must never reach the rootfs (a reserved name, like
 // .rootfs-pull), so that only ruri's own file is ever there.
-func TestReview2ImageRurienvNotExtracted(t *testing.T) {
+func TestImageRurienvNotExtracted(t *testing.T) {
 	root, check := sandbox(t)
 	defer check()
 	evil := "[extra_mountpoint]=\"/tmp\",\"/../../../../../../etc/shadow\"\n[drop_caplist]=\n[ns_pid]=\"1\"\n"
