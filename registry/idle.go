@@ -10,10 +10,11 @@ import (
 )
 
 // idleTransport bounds how long a response body may wait for its next
-// byte: a manifest, token, config or tag-list answer that sends its
-// headers and then nothing (or a byte now and then, slower than the
-// timeout between them) is cut with ErrStalled instead of holding the
-// pull forever. Blob bodies have their own watchdog, which resumes them
+// byte, and how slowly it may come: a manifest, token, config or
+// tag-list answer that sends its headers and then nothing, or a byte now
+// and then (each inside the stall timeout, but below minBodyRate on
+// average once the stall timeout has passed), is cut with ErrStalled
+// instead of holding the pull for years. Blob bodies have their own watchdog, which resumes them
 // (see resumable): their requests carry watchedKey and pass through.
 // Only time spent waiting inside Read counts, so a slow consumer is no
 // stall.
@@ -35,15 +36,22 @@ func (t *idleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel()
 		return nil, err
 	}
-	resp.Body = &idleBody{rc: resp.Body, cancel: cancel, timeout: t.timeout}
+	resp.Body = &idleBody{rc: resp.Body, cancel: cancel, timeout: t.timeout, start: time.Now()}
 	return resp, nil
 }
+
+// minBodyRate is the slowest average a document body may come at, once
+// the stall timeout has passed: 1 KiB/s, far below any working link, so
+// the largest manifest allowed (4 MiB) takes at most about an hour.
+const minBodyRate = 1 << 10
 
 type idleBody struct {
 	rc      io.ReadCloser
 	cancel  context.CancelFunc
 	timeout time.Duration
 	stalled atomic.Bool
+	start   time.Time
+	n       int64
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
@@ -52,6 +60,13 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	timer.Stop()
 	if err != nil && err != io.EOF && b.stalled.Load() {
 		err = fmt.Errorf("%w: no byte for %v", ErrStalled, b.timeout)
+	}
+	b.n += int64(n)
+	if err == nil {
+		if el := time.Since(b.start); el > b.timeout && float64(b.n) < minBodyRate*el.Seconds() {
+			b.cancel()
+			return n, fmt.Errorf("%w: %d bytes in %v, below %d bytes/s", ErrStalled, b.n, el.Round(time.Second), minBodyRate)
+		}
 	}
 	return n, err
 }
