@@ -12,30 +12,13 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
-
-// The test binary stands in for proot and chroot: called by one of those
-// names (a symlink in a fake bin directory), it records its argv and its
-// environment beside itself instead of starting anything, so a test sees
-// exactly what env handed the runtime.
-func TestMain(m *testing.M) {
-	switch filepath.Base(os.Args[0]) {
-	case "proot", "chroot":
-		if len(os.Args) > 1 && os.Args[1] == "--help" {
-			os.Exit(0)
-		}
-		dir := filepath.Dir(os.Args[0])
-		os.WriteFile(filepath.Join(dir, "argv"), []byte(strings.Join(os.Args[1:], "\x00")), 0644)
-		os.WriteFile(filepath.Join(dir, "environ"), []byte(strings.Join(os.Environ(), "\x00")), 0644)
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
 
 func TestValidEnv(t *testing.T) {
 	for kv, want := range map[string]bool{
@@ -49,11 +32,39 @@ func TestValidEnv(t *testing.T) {
 	}
 }
 
-// fakeRuntimes makes a bin directory where proot and chroot are the test
-// binary (see TestMain) and points lookPath at it.
+// fakeRuntimeDir holds the fake runtime once built; TestMain removes it.
+var fakeRuntimeDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fakeRuntimeDir != "" {
+		os.RemoveAll(fakeRuntimeDir)
+	}
+	os.Exit(code)
+}
+
+// fakeRuntime is testdata/fakeruntime, built once per test run.
+var fakeRuntime = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "rootfs-pull-fakeruntime-")
+	if err != nil {
+		return "", err
+	}
+	fakeRuntimeDir = dir
+	exe := filepath.Join(dir, "fakeruntime")
+	build := exec.Command("go", "build", "-o", exe, "./testdata/fakeruntime")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the fake runtime: %v\n%s", err, out)
+	}
+	return exe, nil
+})
+
+// fakeRuntimes makes a bin directory where proot and chroot are the fake
+// runtime (testdata/fakeruntime: it records its argv and environment
+// beside itself) and points lookPath at it.
 func fakeRuntimes(t *testing.T) string {
 	t.Helper()
-	exe, err := os.Executable()
+	exe, err := fakeRuntime()
 	if err != nil {
 		t.Fatal(err)
 	}

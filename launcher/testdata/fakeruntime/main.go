@@ -1,0 +1,22 @@
+// Command fakeruntime stands in for proot and chroot in the launcher's
+// tests: called by one of those names (a symlink in a fake bin
+// directory), it records its argv and its environment beside itself
+// instead of starting anything, so a test sees exactly what env handed
+// the runtime. It is built without the race detector: the property test
+// starts it thousands of times.
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "--help" {
+		return
+	}
+	dir := filepath.Dir(os.Args[0])
+	os.WriteFile(filepath.Join(dir, "argv"), []byte(strings.Join(os.Args[1:], "\x00")), 0644)
+	os.WriteFile(filepath.Join(dir, "environ"), []byte(strings.Join(os.Environ(), "\x00")), 0644)
+}
