@@ -55,5 +55,5 @@ func (e *LookupError) Hint() string {
 		return "check that the DNS servers set by --dns-server or ROOTFS_PULL_DNS answer from here, or unset them"
 	}
 	return "this system has no usable /etc/resolv.conf (as on Android), and none of the DNS servers rootfs-pull falls back to answered: " +
-		"set ROOTFS_PULL_DNS=IP (or --dns-server IP) to a DNS server you can reach, e.g. your router's or your network's"
+		"set ROOTFS_PULL_DNS=IP (or --dns-server IP) to a DNS server you can reach (your router's, or 9.9.9.9)"
 }

@@ -45,6 +45,13 @@ func netdExchange(ctx context.Context, socket string, query []byte) ([]byte, err
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", socket)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil, errors.New("no such socket (not Android)")
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return nil, oe.Err // the path is in the source's name
+	}
 	if err != nil {
 		return nil, err
 	}
