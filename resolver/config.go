@@ -27,6 +27,9 @@ const (
 	// EnvTestSocket replaces /dev/socket/dnsproxyd, for tests only: a
 	// stand-in netd listens there.
 	EnvTestSocket = "ROOTFS_PULL_TEST_DNSPROXYD"
+	// EnvTestPublic replaces the public resolvers, for tests only, so a
+	// test never asks the Internet: IP:port[,IP:port...].
+	EnvTestPublic = "ROOTFS_PULL_TEST_PUBLIC_DNS"
 )
 
 // Public resolvers, the last resort: Cloudflare's and Google's, IPv4
@@ -90,6 +93,14 @@ func FromEnv(flags []string) (Config, error) {
 	c.TermuxResolvConf = TermuxResolvConf()
 	if p := os.Getenv(EnvTestSocket); p != "" {
 		c.Socket = p
+	}
+	if v := os.Getenv(EnvTestPublic); v != "" {
+		c.Public = []netip.AddrPort{}
+		for _, s := range strings.Split(v, ",") {
+			if ap, err := ParseServer(strings.TrimSpace(s)); err == nil {
+				c.Public = append(c.Public, ap)
+			}
+		}
 	}
 	return c, nil
 }

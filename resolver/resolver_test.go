@@ -44,7 +44,7 @@ func lookup(t *testing.T, r *Resolver, host string) ([]netip.Addr, error) {
 
 func dnsmasq(t *testing.T) *dnstest.Dnsmasq {
 	t.Helper()
-	d, err := dnstest.StartDnsmasq(testName, "127.0.0.1", time.Minute)
+	d, err := dnstest.StartDnsmasq(testName, []string{"127.0.0.1", "::1"}, time.Minute)
 	if errors.Is(err, dnstest.ErrNoDnsmasq) {
 		t.Skip("skipped: dnsmasq is not installed (scripts/setup.sh installs it)")
 	}

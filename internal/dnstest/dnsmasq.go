@@ -24,9 +24,10 @@ type Dnsmasq struct {
 // ErrNoDnsmasq: dnsmasq is not installed (scripts/setup.sh installs it).
 var ErrNoDnsmasq = errors.New("dnsmasq not installed (run scripts/setup.sh)")
 
-// StartDnsmasq runs dnsmasq answering name with addr (and nothing else:
-// no upstream, no hosts file) for at most lifetime.
-func StartDnsmasq(name, addr string, lifetime time.Duration) (*Dnsmasq, error) {
+// StartDnsmasq runs dnsmasq answering name with addrs (and nothing else:
+// no upstream, no hosts file) for at most lifetime. Give an IPv4 and an
+// IPv6 address: with no upstream, dnsmasq refuses the other type.
+func StartDnsmasq(name string, addrs []string, lifetime time.Duration) (*Dnsmasq, error) {
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
 		return nil, ErrNoDnsmasq
@@ -38,9 +39,13 @@ func StartDnsmasq(name, addr string, lifetime time.Duration) (*Dnsmasq, error) {
 		}
 		d := &Dnsmasq{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
 		ctx, cancel := context.WithTimeout(context.Background(), lifetime)
-		d.cmd = exec.CommandContext(ctx, bin, "--keep-in-foreground", "--conf-file=/dev/null",
+		args := []string{"--keep-in-foreground", "--conf-file=/dev/null",
 			"--no-resolv", "--no-hosts", "--listen-address=127.0.0.1", "--bind-interfaces",
-			"--port="+strconv.Itoa(port), "--address=/"+name+"/"+addr, "--user=", "--pid-file=", "--log-facility=-")
+			"--port=" + strconv.Itoa(port), "--user=", "--pid-file=", "--log-facility=-"}
+		for _, a := range addrs {
+			args = append(args, "--address=/"+name+"/"+a)
+		}
+		d.cmd = exec.CommandContext(ctx, bin, args...)
 		d.cmd.Stdout, d.cmd.Stderr = &d.out, &d.out
 		d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := d.cmd.Start(); err != nil {
