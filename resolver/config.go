@@ -135,7 +135,7 @@ const maxResolvConf = 64 << 10
 
 // Nameservers reads the nameserver lines of a resolv.conf. Besides the
 // usual "nameserver IP", it takes "nameserver IP:port" and
-// "nameserver [IPv6]:port" (as OpenBSD's does), so a local resolver on
+// "nameserver [IPv6]:port" (rootfs-pull's own extension), so a local resolver on
 // another port can be named; Go's own resolver would ignore the port.
 // Lines it cannot read are skipped. A missing file has none.
 func Nameservers(path string) ([]netip.AddrPort, error) {
