@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/rootfs-pull/rootfs-pull/resolver"
 )
 
-// PublicDNS is used when the host has no /etc/resolv.conf to copy (Android).
+// PublicDNS is used when neither the host nor Termux has a resolv.conf to
+// copy.
 var PublicDNS = []string{"1.1.1.1", "8.8.8.8"}
 
 // dnsMarker starts a resolv.conf this tool wrote, so a later run may
@@ -22,10 +26,14 @@ const dnsMarker = "# written by rootfs-pull"
 // PrepareOptions tune Prepare.
 type PrepareOptions struct {
 	// DNS servers for the container's /etc/resolv.conf; empty: the host's,
-	// else PublicDNS.
+	// else Termux's, else PublicDNS.
 	DNS []string
 	// HostResolvConf is the host's resolver file ("" = /etc/resolv.conf).
 	HostResolvConf string
+	// TermuxResolvConf is used when the host's names no server, as on
+	// Android ("" = $PREFIX/etc/resolv.conf, see resolver.TermuxResolvConf;
+	// "-" = none).
+	TermuxResolvConf string
 }
 
 // Prepare readies the rootfs at dir for running, as docker run does at
@@ -76,35 +84,26 @@ func Prepare(dir string, o PrepareOptions) error {
 }
 
 // resolvConf is the container's resolver file: the given servers, else
-// the host's nameserver/search/options lines, else public resolvers.
+// the host's nameserver/search/options lines, else (Android has no
+// /etc/resolv.conf) Termux's, else public resolvers.
 func resolvConf(o PrepareOptions) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(dnsMarker + "; edit freely, or replace this line to keep it as it is\n")
 	servers := o.DNS
 	if len(servers) == 0 {
-		name := o.HostResolvConf
-		if name == "" {
-			name = "/etc/resolv.conf"
+		host := o.HostResolvConf
+		if host == "" {
+			host = "/etc/resolv.conf"
 		}
-		if f, err := os.Open(name); err == nil {
-			sc := bufio.NewScanner(f)
-			n := 0
-			var lines []string
-			for sc.Scan() {
-				fields := strings.Fields(sc.Text())
-				if len(fields) < 2 {
-					continue
-				}
-				switch fields[0] {
-				case "nameserver":
-					n++
-					lines = append(lines, strings.Join(fields[:2], " "))
-				case "search", "domain", "options":
-					lines = append(lines, strings.Join(fields, " "))
-				}
+		termux := o.TermuxResolvConf
+		if termux == "" {
+			termux = resolver.TermuxResolvConf()
+		}
+		for _, name := range []string{host, termux} {
+			if name == "-" {
+				continue
 			}
-			f.Close()
-			if n > 0 {
+			if lines := resolvLines(name); lines != nil {
 				for _, l := range lines {
 					b.WriteString(l + "\n")
 				}
@@ -117,6 +116,40 @@ func resolvConf(o PrepareOptions) ([]byte, error) {
 		fmt.Fprintf(&b, "nameserver %s\n", s)
 	}
 	return b.Bytes(), nil
+}
+
+// resolvLines are the nameserver/search/options lines of the resolver
+// file name, nil when it names no nameserver a libc can use (a plain IP:
+// rootfs-pull's own IP:port lines are left out).
+func resolvLines(name string) []string {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	n := 0
+	var lines []string
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		switch fields[0] {
+		case "nameserver":
+			if net.ParseIP(fields[1]) == nil {
+				continue
+			}
+			n++
+			lines = append(lines, strings.Join(fields[:2], " "))
+		case "search", "domain", "options":
+			lines = append(lines, strings.Join(fields, " "))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return lines
 }
 
 // writeUnlessShipped writes name unless the image ships it as a non-empty

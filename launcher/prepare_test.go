@@ -10,6 +10,10 @@ import (
 func TestPrepareDNS(t *testing.T) {
 	host := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(host, []byte("# host\nnameserver 192.0.2.53\nsearch example.org\noptions ndots:2\nbogus\n"), 0644)
+	termux := filepath.Join(t.TempDir(), "termux-resolv.conf") // $PREFIX/etc/resolv.conf
+	os.WriteFile(termux, []byte("nameserver 127.0.0.1:5353\nnameserver 192.0.2.77\n"), 0644)
+	portOnly := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(portOnly, []byte("nameserver 127.0.0.1:5353\n"), 0644)
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "secret")
 	os.WriteFile(secret, []byte("keep"), 0644)
@@ -22,7 +26,9 @@ func TestPrepareDNS(t *testing.T) {
 		wantKeep string // exact content when the image's file must stay
 	}{
 		{"missing: the host's", func(string) {}, PrepareOptions{HostResolvConf: host}, "nameserver 192.0.2.53\nsearch example.org\noptions ndots:2\n", ""},
-		{"no host file: public", func(string) {}, PrepareOptions{HostResolvConf: "/nonexistent"}, "nameserver 1.1.1.1\nnameserver 8.8.8.8\n", ""},
+		{"no host file: public", func(string) {}, PrepareOptions{HostResolvConf: "/nonexistent", TermuxResolvConf: "/nonexistent"}, "nameserver 1.1.1.1\nnameserver 8.8.8.8\n", ""},
+		{"no host file (Android): Termux's, without ports", func(string) {}, PrepareOptions{HostResolvConf: "/nonexistent", TermuxResolvConf: termux}, "keep it as it is\nnameserver 192.0.2.77\n", ""},
+		{"host file without a plain IP: Termux's", func(string) {}, PrepareOptions{HostResolvConf: portOnly, TermuxResolvConf: termux}, "keep it as it is\nnameserver 192.0.2.77\n", ""},
 		{"--dns", func(string) {}, PrepareOptions{HostResolvConf: host, DNS: []string{"9.9.9.9"}}, "nameserver 9.9.9.9\n", ""},
 		{"empty file replaced", func(d string) { os.WriteFile(filepath.Join(d, "etc/resolv.conf"), nil, 0644) }, PrepareOptions{HostResolvConf: host}, "192.0.2.53", ""},
 		{"shipped file kept", func(d string) {

@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/resolver"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
@@ -24,6 +26,7 @@ func Explain(err error, o Options) string {
 		ue   *UpdateError
 		he   *registry.HTTPError
 		dnse *net.DNSError
+		le   *resolver.LookupError
 		cert *x509.UnknownAuthorityError
 		host x509.HostnameError
 		ope  *net.OpError
@@ -67,6 +70,8 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("%s: TLS certificate not trusted (%v): if you trust this registry, add --insecure", o.Image, err)
 	case strings.Contains(fmt.Sprint(err), "server gave HTTP response to HTTPS client"):
 		return fmt.Sprintf("%s: the registry speaks plain HTTP: add --insecure to allow it", o.Image)
+	case errors.As(err, &le) && !le.System:
+		return fmt.Sprintf("cannot resolve registry host %q: %v: %s", safetext.Cut(le.Host, 80), le, le.Hint())
 	case errors.As(err, &dnse):
 		return fmt.Sprintf("cannot resolve registry host %q: check the name and your network (%v)", dnse.Name, err)
 	case errors.As(err, &ope), errors.As(err, &ue2):

@@ -55,6 +55,16 @@ type Options struct {
 	OnRetry func(RetryEvent)
 	// Cache, if set, serves blobs it holds and keeps those downloaded.
 	Cache BlobCache
+	// Resolver resolves host names (nil: Go's default resolver, which
+	// needs /etc/resolv.conf). resolver.Resolver finds one on Android.
+	Resolver Resolver
+}
+
+// Resolver resolves host names; *net.Resolver and *resolver.Resolver are
+// ones. When it also has Go() *net.Resolver, the names of HTTP proxies
+// are resolved with that.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // Client fetches manifests and blobs. It is safe for concurrent use.
@@ -82,9 +92,14 @@ func (c *Client) Counters() (retries, resumes int64) { return c.retries.Load(), 
 // docker config and its credential helpers.
 func NewClient(opts Options) (*Client, error) {
 	g := newGuard(opts.Insecure)
+	if opts.Resolver != nil {
+		g.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return opts.Resolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
 	transport := opts.Transport
 	if transport == nil {
-		gt, err := newTransport(g, opts.CAFile)
+		gt, err := newTransport(g, opts.CAFile, opts.Resolver)
 		if err != nil {
 			return nil, err
 		}
@@ -172,8 +187,11 @@ func NewClient(opts Options) (*Client, error) {
 // newTransport is http.DefaultTransport's behaviour (proxies from the
 // environment, HTTP/2, keep-alive) with connection timeouts bounded, and
 // every connection checked by g (see guard).
-func newTransport(g *guard, caFile string) (*guardTransport, error) {
+func newTransport(g *guard, caFile string, r Resolver) (*guardTransport, error) {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	if gr, ok := r.(interface{ Go() *net.Resolver }); ok {
+		dialer.Resolver = gr.Go() // a proxy named by host name
+	}
 	g.dial = dialer.DialContext
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = func(req *http.Request) (*url.URL, error) {

@@ -25,7 +25,7 @@ func TestCAFile(t *testing.T) {
 	url := "https://example.com:" + port + "/v2/"
 
 	get := func(caFile string) error {
-		rt, err := newTransport(newGuard(false), caFile)
+		rt, err := newTransport(newGuard(false), caFile, nil)
 		if err != nil {
 			return err
 		}

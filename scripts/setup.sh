@@ -1,7 +1,7 @@
 #!/bin/sh
 # setup.sh installs what the tests, the demo and the benchmarks need on a
 # fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
-# against (proot, umoci, skopeo, busybox, qemu-user, strace, curl) and the Go modules. It does
+# against (proot, umoci, skopeo, busybox, qemu-user, strace, curl, dnsmasq) and the Go modules. It does
 # nothing for what is already there, so running it twice is cheap.
 set -eu
 
@@ -15,6 +15,7 @@ have skopeo || need="$need skopeo" # save is checked with it
 have qemu-aarch64-static || need="$need qemu-user-static"
 have strace || need="$need strace" # the durability test traces syncfs
 have curl || need="$need curl"     # install.sh is tested with it (https only)
+have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need="$need dnsmasq-base" # the DNS tests' real server
 if [ -n "${BENCH:-}" ]; then # make bench: the peers and the image's maker
 	have debootstrap || need="$need debootstrap"
 fi

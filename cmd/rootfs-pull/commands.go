@@ -32,7 +32,7 @@ func otherCommands(stdin io.Reader, stdout, stderr io.Writer) []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "limit", Value: 25, Usage: "at most this many results"},
 				&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
-				hubFlag,
+				hubFlag, dnsServerFlag(), debugFlag(),
 			},
 			Description: "Examples:\n   rootfs-pull search alpine\n   rootfs-pull search --limit 5 --json python",
 			Action:      func(c *cli.Context) error { return searchAction(c, stdout) },
@@ -85,8 +85,15 @@ func failed(c *cli.Context, err error, image string) error {
 	return cli.Exit(msg, exitFailure)
 }
 
-func hubClient(c *cli.Context) *hub.Client {
-	return &hub.Client{BaseURL: c.String("hub-url"), HTTP: &http.Client{Timeout: time.Minute}}
+// hubClient talks to the Hub API, resolving names as registryClient does.
+func hubClient(c *cli.Context) (*hub.Client, error) {
+	res, err := hostResolver(c)
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = res.DialContext
+	return &hub.Client{BaseURL: c.String("hub-url"), HTTP: &http.Client{Timeout: time.Minute, Transport: t}}, nil
 }
 
 func searchAction(c *cli.Context, stdout io.Writer) error {
@@ -97,7 +104,11 @@ func searchAction(c *cli.Context, stdout io.Writer) error {
 	if limit < 1 || limit > 1000 {
 		return usageError{fmt.Sprintf("--limit %d: want 1 to 1000", limit)}
 	}
-	repos, err := hubClient(c).Search(c.Context, c.Args().First(), limit)
+	hc, err := hubClient(c)
+	if err != nil {
+		return err
+	}
+	repos, err := hc.Search(c.Context, c.Args().First(), limit)
 	if err != nil {
 		return failed(c, fmt.Errorf("%w: check your network, or point --hub-url at a reachable Hub API", err), c.Args().First())
 	}
@@ -141,7 +152,7 @@ func tagsAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 	if ref.Domain == registry.DockerHubDomain {
 		return hubTags(c, ref, want, stdout)
 	}
-	client, err := registryClient(c, stdin, nil)
+	client, _, err := registryClient(c, stdin, nil)
 	if err != nil {
 		return err
 	}
@@ -165,7 +176,11 @@ func tagsAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 // hubTags lists Docker Hub tags with their per-platform images: by default
 // only the tags with an image this machine (or --platform) can run.
 func hubTags(c *cli.Context, ref registry.Reference, want registry.Platform, stdout io.Writer) error {
-	tags, err := hubClient(c).Tags(c.Context, ref.Path, c.Int("limit"))
+	hc, err := hubClient(c)
+	if err != nil {
+		return err
+	}
+	tags, err := hc.Tags(c.Context, ref.Path, c.Int("limit"))
 	if err != nil {
 		return failed(c, fmt.Errorf("%w: check the name, your network, or --hub-url", err), ref.Familiar())
 	}
@@ -229,7 +244,7 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	image := c.Args().First()
-	client, err := registryClient(c, stdin, nil)
+	client, res, err := registryClient(c, stdin, nil)
 	if err != nil {
 		return err
 	}
@@ -263,6 +278,7 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 		User        string            `json:"user"`
 		Labels      map[string]string `json:"labels,omitempty"`
 		PullCommand []string          `json:"pull_command"`
+		DNS         []string          `json:"dns,omitempty"`
 		Launcher    string            `json:"launcher"`
 		Default     []string          `json:"default_command"`
 	}{
@@ -278,6 +294,7 @@ func inspectAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
 		doc.Layers = append(doc.Layers, layer{Digest: l.Digest.String(), MediaType: l.MediaType, Size: l.Size})
 	}
 	if c.Bool("json") {
+		doc.DNS = res.Answered()
 		writeJSON(stdout, doc)
 		return nil
 	}
@@ -333,7 +350,7 @@ func saveAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
 		return usageError{fmt.Sprintf("%s is a directory: give a file name such as %s.tar", file, pathBase(ref.Path))}
 	}
-	client, err := registryClient(c, stdin, nil)
+	client, _, err := registryClient(c, stdin, nil)
 	if err != nil {
 		return err
 	}

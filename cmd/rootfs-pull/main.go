@@ -37,6 +37,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/resolver"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
@@ -234,7 +235,34 @@ func registryFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor fill the blob cache"},
 		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document on standard output"},
+		dnsServerFlag(), debugFlag(),
 	}
+}
+
+// dnsServerFlag forces the DNS servers rootfs-pull itself asks (not the
+// container's: that is --dns).
+func dnsServerFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "dns-server", Usage: "DNS server rootfs-pull asks for registry names: IP, IP:port or [IPv6]:port (repeatable; env ROOTFS_PULL_DNS, comma-separated; default: the host's /etc/resolv.conf, else Android's netd, Termux's resolv.conf, 1.1.1.1/8.8.8.8)"}
+}
+
+func debugFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "debug", EnvVars: []string{"ROOTFS_PULL_DEBUG"}, Usage: "print which DNS resolver answered each name, on standard error"}
+}
+
+// hostResolver is the resolver rootfs-pull's own lookups use, from
+// --dns-server, ROOTFS_PULL_DNS and what the host has.
+func hostResolver(c *cli.Context) (*resolver.Resolver, error) {
+	cfg, err := resolver.FromEnv(c.StringSlice("dns-server"))
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	r := resolver.New(cfg)
+	if c.Bool("debug") {
+		w := c.App.ErrWriter
+		fmt.Fprintln(w, "rootfs-pull: debug: dns: asking "+r.Describe())
+		r.Debug = func(line string) { fmt.Fprintln(w, "rootfs-pull: debug: "+line) }
+	}
+	return r, nil
 }
 
 func pullFlags() []cli.Flag {
@@ -244,14 +272,23 @@ func pullFlags() []cli.Flag {
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: pull.DefaultJobs, Usage: "layers downloading (into the cache) while one is applied"},
 		&cli.StringFlag{Name: "runtime", Value: "auto", Usage: "the launcher's runtime: proot, chroot, ruri or auto (root: chroot, or ruri if installed; others: proot)"},
 		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
-		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server for the rootfs's /etc/resolv.conf (default: the host's, else 1.1.1.1 and 8.8.8.8)"},
+		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server written into the rootfs's own /etc/resolv.conf, for the container (default: the host's, else Termux's, else 1.1.1.1 and 8.8.8.8; rootfs-pull's own lookups: --dns-server)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 	)
 }
 
 // registryClient builds a client from the registry flags.
-func registryClient(c *cli.Context, stdin io.Reader, onRetry func(registry.RetryEvent)) (*registry.Client, error) {
-	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version, CAFile: c.String("ca-file"), OnRetry: onRetry}
+func registryClient(c *cli.Context, stdin io.Reader, onRetry func(registry.RetryEvent)) (*registry.Client, *resolver.Resolver, error) {
+	res, err := hostResolver(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := newRegistryClient(c, stdin, onRetry, res)
+	return client, res, err
+}
+
+func newRegistryClient(c *cli.Context, stdin io.Reader, onRetry func(registry.RetryEvent), res *resolver.Resolver) (*registry.Client, error) {
+	ropts := registry.Options{Insecure: c.Bool("insecure"), UserAgent: "rootfs-pull/" + version, CAFile: c.String("ca-file"), OnRetry: onRetry, Resolver: res}
 	for _, m := range splitList(c.StringSlice("mirror")) {
 		reg, mirror, err := registry.ParseMirror(m)
 		if err != nil {
@@ -417,10 +454,11 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	out := newPrinter(stdout, stderr, c.Bool("quiet"), c.Bool("json"))
 	opts.Progress = out.progress
-	client, err := registryClient(c, stdin, out.retry)
+	client, dns, err := registryClient(c, stdin, out.retry)
 	if err != nil {
 		return err
 	}
+	out.dns = dns.Answered
 	res, err := pull.Pull(c.Context, client, opts)
 	out.endProgress(err == nil)
 	if err != nil {
@@ -450,6 +488,7 @@ type jsonResult struct {
 	Seconds     float64      `json:"seconds"`
 	Stats       rootfs.Stats `json:"stats"`
 	DroppedEnv  []string     `json:"dropped_env,omitempty"` // the image's bad Env entries, left out
+	DNS         []string     `json:"dns,omitempty"`         // the resolvers that answered rootfs-pull's lookups
 	jsonStart
 }
 

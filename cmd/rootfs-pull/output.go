@@ -26,7 +26,15 @@ type printer struct {
 	stdout      io.Writer
 	stderr      io.Writer
 	quiet, json bool
-	bars        *bars // on a terminal; nil otherwise
+	bars        *bars           // on a terminal; nil otherwise
+	dns         func() []string // the resolvers that answered, for --json
+}
+
+func (p *printer) answered() []string {
+	if p.dns == nil {
+		return nil
+	}
+	return p.dns()
 }
 
 func newPrinter(stdout, stderr io.Writer, quiet, asJSON bool) *printer {
@@ -105,6 +113,7 @@ func (p *printer) success(r *pull.Result) {
 			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
 			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
 			Seconds: r.Duration.Seconds(), Stats: r.Stats, DroppedEnv: r.Launch.DroppedEnv, jsonStart: info,
+			DNS: p.answered(),
 		})
 		return
 	}

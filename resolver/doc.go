@@ -1,0 +1,24 @@
+// Package resolver finds a working DNS resolver at run time, for hosts
+// where Go's own resolver cannot find one.
+//
+// Release builds are CGO_ENABLED=0, so Go resolves names itself from
+// /etc/resolv.conf. Android has no such file, and Go then asks [::1]:53,
+// where nothing listens: every lookup fails. The android build and the
+// linux builds run on Android alike (Termux), so the choice is made when
+// the program runs, not by build tag: a host whose resolv.conf exists and
+// names a nameserver keeps Go's resolver unchanged; otherwise names are
+// sent, in order, to
+//
+//  1. Android's netd, over its socket /dev/socket/dnsproxyd with the
+//     resnsend command (Android 10+), as bionic's res_nsend does: this
+//     honours Private DNS, VPNs and per-network servers;
+//  2. the servers in Termux's $PREFIX/etc/resolv.conf;
+//  3. public resolvers (1.1.1.1, 8.8.8.8 and their IPv6 twins), with
+//     short timeouts.
+//
+// ROOTFS_PULL_DNS (or a flag) forces servers, replacing all of these.
+//
+// Go's own DNS logic (hosts file, search list, CNAMEs, A and AAAA) stays:
+// the sources sit behind a net.Resolver{PreferGo: true} whose Dial returns
+// a connection that carries each DNS message to them.
+package resolver
