@@ -133,9 +133,9 @@ func (p *printer) success(r *pull.Result) {
 			fmt.Fprintln(p.stdout, note)
 		}
 		if os.Geteuid() == 0 {
-			if open := reachableBy(r.Dir); open != "" {
-				fmt.Fprintf(p.stderr, "rootfs-pull: note: %s can be entered by every user of this machine (through %s): the image's setuid programs and device nodes work for them too; keep rootfses in a directory only root can enter (chmod 700 %s)\n",
-					r.Dir, open, filepath.Dir(r.Dir))
+			if reachable(r.Dir) {
+				fmt.Fprintf(p.stderr, "rootfs-pull: note: every user of this machine can reach %s, and the image's setuid programs and device nodes work for them too: keep rootfses in a directory only root can enter (chmod 700 %s)\n",
+					r.Dir, filepath.Dir(r.Dir))
 			}
 		}
 	}
@@ -144,15 +144,14 @@ func (p *printer) success(r *pull.Result) {
 	}
 }
 
-// reachableBy returns the directory that makes dir reachable by other
-// users (every directory from / down to dir lets others through), or ""
-// when one of them keeps them out. As root, a rootfs reachable that way
-// hands its setuid-root programs and device nodes to every local user, as
-// Docker's data root (0710) does not.
-func reachableBy(dir string) string {
+// reachable says whether other users can reach dir: every directory
+// from / down to dir lets them through. As root, a rootfs reachable that
+// way hands its setuid-root programs and device nodes to every local
+// user, as Docker's data root (0710) does not.
+func reachable(dir string) bool {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return ""
+		return false
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
@@ -160,10 +159,10 @@ func reachableBy(dir string) string {
 	for p := abs; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil || fi.Mode().Perm()&0o001 == 0 {
-			return ""
+			return false
 		}
 		if p == "/" {
-			return filepath.Dir(abs)
+			return true
 		}
 	}
 }
