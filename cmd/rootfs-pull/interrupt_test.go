@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Ctrl-C and SIGTERM end any command within about two seconds, whatever
@@ -32,7 +35,13 @@ func TestInterruptWhileBlocked(t *testing.T) {
 				t.Fatal(err)
 			}
 			pr.Close()
-			time.Sleep(300 * time.Millisecond) // let it reach the read
+			// Signal only once it waits in the read (and so has its signal
+			// handlers): on a loaded machine the start alone can take
+			// longer than any fixed sleep.
+			if !waitForStdinRead(cmd.Process.Pid, 30*time.Second) {
+				cmd.Process.Kill()
+				t.Fatal("the command never reached its read of standard input")
+			}
 			sent := time.Now()
 			cmd.Process.Signal(sig)
 			done := make(chan struct{})
@@ -56,4 +65,19 @@ func TestInterruptWhileBlocked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitForStdinRead reports whether one of pid's threads is blocked in
+// read(0, …) within d, from /proc/PID/task/*/syscall.
+func waitForStdinRead(pid int, d time.Duration) bool {
+	want := fmt.Sprintf("%d 0x0 ", unix.SYS_READ)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		for _, p := range tasks {
+			if b, err := os.ReadFile(p); err == nil && strings.HasPrefix(string(b), want) {
+				return true
+			}
+		}
+	}
+	return false
 }
