@@ -1,8 +1,9 @@
 #!/bin/sh
 # setup.sh installs what the tests, the demo and the benchmarks need on a
 # fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
-# against (proot, umoci, skopeo, busybox, qemu-user, strace, curl, dnsmasq) and the Go modules. It does
-# nothing for what is already there, so running it twice is cheap.
+# against (proot, umoci, skopeo, busybox, qemu-user and an aarch64 loader,
+# strace, curl, dnsmasq) and the Go modules. It does nothing for what is
+# already there, so running it twice is cheap.
 set -eu
 
 need=""
@@ -13,6 +14,8 @@ ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need="$need busybox-static" #
 have setpriv || need="$need util-linux"
 have skopeo || need="$need skopeo" # save is checked with it
 have qemu-aarch64-static || need="$need qemu-user-static"
+# the android build's /system/bin/linker64 under qemu is glibc's aarch64 loader
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || need="$need libc6-arm64-cross"
 have strace || need="$need strace" # the durability test traces syncfs
 have curl || need="$need curl"     # install.sh is tested with it (https only)
 have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need="$need dnsmasq-base" # the DNS tests' real server

@@ -38,7 +38,7 @@ func releaseBinaries(t *testing.T) string {
 		if releaseErr != nil {
 			return
 		}
-		for _, target := range []string{"linux/arm64", "linux/arm/v7", "linux/" + runtime.GOARCH} {
+		for _, target := range []string{"linux/arm64", "linux/arm/v7", "android/arm64", "linux/" + runtime.GOARCH} {
 			if out, err := buildRelease(target, releaseDir, ""); err != nil {
 				releaseErr = fmt.Errorf("%s: %v\n%s", target, err, out)
 				return
