@@ -7,10 +7,18 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/rootfs-pull/rootfs-pull/android"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
+// host is where the launcher is written: its sh is the script's
+// interpreter (tests lay out an Android elsewhere).
+var host = android.Host{}
+
 // Script returns the launcher for the rootfs dir, to be written at path.
+// Its interpreter is /bin/sh, or on Android (Termux, su, another app) an
+// sh that exists there without termux-exec: $PREFIX/bin/sh, else
+// /system/bin/sh (mksh).
 // The rootfs is found relative to the script's own location when both
 // share a parent, so the pair can be moved together.
 func Script(path, dir string, cfg Config) ([]byte, error) {
@@ -35,6 +43,7 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	runtimeEnv, guest := splitHost(cfg.env())
 	data := map[string]any{
 		"Name":       filepath.Base(path),
+		"Shell":      host.Shell(),
 		"Cfg":        cfg,
 		"Rootfs":     rootfsExpr,
 		"Entrypoint": Quote(QuoteArgs(cfg.Entrypoint)),
@@ -128,7 +137,7 @@ func QuoteArgs(args []string) string {
 
 var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncMap{
 	"q": Quote, "c": comment, "words": shWords, "rest": func(a []string) []string { return a[1:] },
-}).Parse(`#!/bin/sh
+}).Parse(`#!{{.Shell}}
 # {{c .Name}}: start {{c .Cfg.Image}} ({{c .Cfg.Platform}}) the way docker run would.
 #
 # Usage: {{c .Name}} [-e NAME=VALUE]... [--entrypoint PROG] [--bind-storage] [--] [COMMAND [ARG]...]
@@ -437,7 +446,7 @@ chroot)
 		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
 	fi
 	chroot=$(prog chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
-	sh=$(prog sh) || sh=/bin/sh
+	sh=$(prog sh) || sh={{q .Shell}}
 	unshare=$(prog unshare) || unshare=$(dry unshare) || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
 	# /proc, /sys, /dev, /dev/pts and /dev/shm are mounted in a private
 	# mount namespace: they vanish when the container ends, however it

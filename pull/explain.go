@@ -31,6 +31,7 @@ func Explain(err error, o Options) string {
 		host x509.HostnameError
 		ope  *net.OpError
 		ue2  *url.Error
+		fse  *rootfs.FilesystemError
 	)
 	var uf *UpdateFailedError
 	if errors.As(err, &uf) && errors.Is(err, context.Canceled) {
@@ -48,6 +49,12 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("%s holds %s at %s; the registry now has %s: add --update to replace it (the old rootfs stays until the new one is complete)", ue.Dir, ue.Image, short(ue.Have), short(ue.Want))
 	case errors.As(err, &oe):
 		return fmt.Sprintf("%s already holds %s: pull %s into another directory, or remove this one first", oe.Dir, oe.Have, o.Image)
+	case errors.As(err, &fse):
+		on := "a filesystem"
+		if fse.Type != "" {
+			on = "a " + fse.Type + " filesystem"
+		}
+		return fmt.Sprintf("cannot pull into %s: it is on %s, which has no %s, so no rootfs can work there (as on shared storage: /sdcard, /storage, FAT disks): put it under $HOME in Termux (or /data/local on a rooted phone; on Linux a native filesystem)", safetext.Cut(o.Dir, 80), on, fse.Lack)
 	case errors.Is(err, rootfs.ErrLocked):
 		return fmt.Sprintf("another rootfs-pull is working on %s: wait for it to finish", o.Dir)
 	case errors.As(err, &pe):

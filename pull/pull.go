@@ -121,6 +121,11 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 	if want.OS == "" {
 		want = registry.HostPlatform()
 	}
+	// A rootfs on shared storage (/sdcard), vfat or exfat could not work:
+	// refuse it before the network, and before writing anything.
+	if err := rootfs.CheckFilesystem(o.Dir); err != nil {
+		return nil, err
+	}
 	if err := recoverSwap(o.Dir); err != nil {
 		return nil, err
 	}

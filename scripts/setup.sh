@@ -2,8 +2,9 @@
 # setup.sh installs what the tests, the demo and the benchmarks need on a
 # fresh Debian/Ubuntu machine: the real tools rootfs-pull is tested
 # against (proot, umoci, skopeo, busybox, qemu-user and an aarch64 loader,
-# strace, curl, dnsmasq) and the Go modules. It does nothing for what is
-# already there, so running it twice is cheap.
+# strace, curl, dnsmasq, mksh, toybox, dosfstools, fusefat) and the Go
+# modules. It does nothing for what is already there, so running it twice
+# is cheap.
 set -eu
 
 need=""
@@ -19,6 +20,10 @@ have qemu-aarch64-static || need="$need qemu-user-static"
 have strace || need="$need strace" # the durability test traces syncfs
 have curl || need="$need curl"     # install.sh is tested with it (https only)
 have dnsmasq || [ -x /usr/sbin/dnsmasq ] || need="$need dnsmasq-base" # the DNS tests' real server
+have mksh || need="$need mksh"                                          # Android's /system/bin/sh
+have toybox || need="$need toybox"                                      # Android's /system/bin tools
+have mkfs.vfat || [ -x /sbin/mkfs.vfat ] || need="$need dosfstools"     # a FAT to refuse pulling into
+have fusefat || need="$need fusefat"                                    # FAT through FUSE, as /sdcard is
 if [ -n "${BENCH:-}" ]; then # make bench: the peers and the image's maker
 	have debootstrap || need="$need debootstrap"
 fi
