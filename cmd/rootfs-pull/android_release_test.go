@@ -102,6 +102,15 @@ func newAndroidWorld(t *testing.T, binary string, zone dnstest.Zone) (*androidWo
 	if err := os.WriteFile(filepath.Join(w.prefix, "bin/proot"), []byte(shim), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Termux's own sh (dash), which a launcher written on Android names
+	// in its #! line: there is no /bin/sh on a phone.
+	dash, err := exec.LookPath("dash")
+	if err != nil {
+		t.Fatal("dash is missing (Debian's /bin/sh)")
+	}
+	if err := os.Symlink(dash, filepath.Join(w.prefix, "bin/sh")); err != nil {
+		t.Fatal(err)
+	}
 
 	sock := filepath.Join(root, "dev/socket/dnsproxyd")
 	netd, err := dnstest.StartNetd(sock, zone)
@@ -253,6 +262,14 @@ func TestAndroidReleaseEndToEnd(t *testing.T) {
 	}
 	if n := netd.Queries(); n == 0 {
 		t.Errorf("the stand-in netd answered no query")
+	}
+	// Written on Android, the launcher names Termux's sh: no /bin/sh there.
+	if b, err := os.ReadFile(filepath.Join("/", res.Launcher)); err == nil { // the runs work in /
+		if first, _, _ := strings.Cut(string(b), "\n"); first != "#!"+filepath.Join(w.prefix, "bin/sh") {
+			t.Errorf("launcher's first line %q, want #!$PREFIX/bin/sh", first)
+		}
+	} else {
+		t.Errorf("read the launcher: %v", err)
 	}
 
 	out, errOut, err = w.run(t, 2*time.Minute, true, res.Launcher, "from", "the phone")
