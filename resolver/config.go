@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rootfs-pull/rootfs-pull/android"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
@@ -16,7 +17,8 @@ import (
 const (
 	DefaultResolvConf = "/etc/resolv.conf"
 	DNSProxySocket    = "/dev/socket/dnsproxyd"
-	TermuxPrefix      = "/data/data/com.termux/files/usr"
+	// TermuxPrefix is Termux's $PREFIX when the environment does not say.
+	TermuxPrefix = android.TermuxPrefix
 )
 
 // Environment variables FromEnv reads.
