@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
@@ -33,6 +35,10 @@ type Resolver struct {
 	mu         sync.Mutex
 	failedAt   map[*source]time.Time // when a source last failed to answer
 	answered   []string              // sources that answered, first use first
+	// lastBy is the source that last answered for a name: Go's resolver
+	// shares one lookup between concurrent callers of the same name, and
+	// only the first caller's record hears which source answered.
+	lastBy map[string]string
 }
 
 // source is one place DNS messages can be sent.
@@ -46,7 +52,7 @@ type source struct {
 // New builds a Resolver. When c forces no servers and the host's
 // resolv.conf is usable, it is Go's resolver, unchanged.
 func New(c Config) *Resolver {
-	r := &Resolver{failedAt: map[*source]time.Time{}}
+	r := &Resolver{failedAt: map[*source]time.Time{}, lastBy: map[string]string{}}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -162,10 +168,31 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, NotFound: isNotFound(err), AnsweredBy: by, Tried: tried, Err: err}
 	}
 	if by == "" {
+		r.mu.Lock()
+		by = r.lastBy[canonical(host)]
+		r.mu.Unlock()
+	}
+	if by == "" { // no query was sent
 		by = "the hosts file"
 	}
 	r.noteAnswer(host, by, addrs)
 	return addrs, nil
+}
+
+// canonical is host as a question names it: lower case, no final dot.
+func canonical(host string) string { return strings.ToLower(strings.TrimSuffix(host, ".")) }
+
+// questionName is the canonical name query asks about.
+func questionName(query []byte) (string, bool) {
+	var p dnsmessage.Parser
+	if _, err := p.Start(query); err != nil {
+		return "", false
+	}
+	q, err := p.Question()
+	if err != nil {
+		return "", false
+	}
+	return canonical(q.Name.String()), true
 }
 
 func isNotFound(err error) bool {
@@ -243,6 +270,9 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 		if err == nil {
 			r.mu.Lock()
 			delete(r.failedAt, s)
+			if name, ok := questionName(query); ok && len(r.lastBy) < 1000 {
+				r.lastBy[name] = s.name
+			}
 			r.mu.Unlock()
 			rec.answer(s.name)
 			return ans, nil
