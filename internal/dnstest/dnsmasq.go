@@ -28,14 +28,24 @@ var ErrNoDnsmasq = errors.New("dnsmasq not installed (run scripts/setup.sh)")
 // no upstream, no hosts file) for at most lifetime. Give an IPv4 and an
 // IPv6 address: with no upstream, dnsmasq refuses the other type.
 func StartDnsmasq(name string, addrs []string, lifetime time.Duration) (*Dnsmasq, error) {
+	return StartDnsmasqPort(0, name, addrs, lifetime)
+}
+
+// StartDnsmasqPort is StartDnsmasq on 127.0.0.1:port (0: a free high
+// port). Port 53 is what a resolv.conf names: a test in a network
+// namespace of its own may take it.
+func StartDnsmasqPort(port int, name string, addrs []string, lifetime time.Duration) (*Dnsmasq, error) {
 	bin, err := exec.LookPath("dnsmasq")
 	if err != nil {
 		return nil, ErrNoDnsmasq
 	}
+	fixed := port
 	for try := 0; try < 5; try++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
+		port := fixed
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
 		}
 		d := &Dnsmasq{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan struct{})}
 		ctx, cancel := context.WithTimeout(context.Background(), lifetime)
@@ -57,7 +67,7 @@ func StartDnsmasq(name string, addrs []string, lifetime time.Duration) (*Dnsmasq
 			return d, nil
 		}
 		d.Close()
-		if !strings.Contains(d.out.String(), "in use") {
+		if fixed != 0 || !strings.Contains(d.out.String(), "in use") {
 			return nil, fmt.Errorf("dnsmasq did not start: %s", strings.TrimSpace(d.out.String()))
 		}
 	}
