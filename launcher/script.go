@@ -54,8 +54,11 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 		"Sensitive":  shSensitive(),
 		"Proot":      cfg.argv(Proot),
 		"Chroot":     cfg.argv(Chroot),
-		"Ruri":       cfg.argv(Ruri),
-		"Escapes":    escapeTable,
+		"ChrootUser": fmt.Sprintf("%d:%d", cfg.User.UID, cfg.User.GID),
+		// Termux's coreutils, where su's PATH does not lead.
+		"TermuxChroot": android.TermuxPrefix + "/bin/chroot",
+		"Ruri":         cfg.argv(Ruri),
+		"Escapes":      escapeTable,
 	}
 	var buf bytes.Buffer
 	if err := scriptTemplate.Execute(&buf, data); err != nil {
@@ -194,6 +197,14 @@ prog() {
 	done
 	IFS=$_ifs
 	set +f
+	return 1
+}
+
+# userspec: chroot $1 can switch user (GNU coreutils' --userspec).
+userspec() {
+	case $("$1" --help 2>&1 || :) in
+	*--userspec*) return 0 ;;
+	esac
 	return 1
 }
 
@@ -446,6 +457,18 @@ chroot)
 		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
 	fi
 	chroot=$(prog chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
+	if [ {{q .ChrootUser}} != 0:0 ] && [ -z "${ROOTFS_DRY_RUN:-}" ] && ! userspec "$chroot"; then
+		# toybox's chroot (Android's /system/bin) and busybox's cannot
+		# switch user; Termux's coreutils can, also under su.
+		for c in "${PREFIX:-}/bin/chroot" {{q .TermuxChroot}}; do
+			case $c in /*) ;; *) continue ;; esac
+			if [ -f "$c" ] && [ -x "$c" ] && userspec "$c"; then
+				chroot=$c
+				break
+			fi
+		done
+		userspec "$chroot" || die "$chroot cannot start the container as its user {{c .ChrootUser}} (no --userspec: toybox's or busybox's chroot): install coreutils (Termux: pkg install coreutils) or ruri, or use ROOTFS_RUNTIME=proot"
+	fi
 	sh=$(prog sh) || sh={{q .Shell}}
 	unshare=$(prog unshare) || unshare=$(dry unshare) || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
 	# /proc, /sys, /dev, /dev/pts and /dev/shm are mounted in a private
@@ -460,7 +483,7 @@ chroot)
 	q "$sh"
 	q -c
 	q 'set -e
-		mount --make-rprivate / 2>/dev/null || mount -o rprivate / 2>/dev/null || {
+		mount --make-rprivate / 2>/dev/null || mount -o rprivate none / 2>/dev/null || {
 			echo "$0: cannot make the mount namespace private (needed to keep mounts off the host): use ROOTFS_RUNTIME=ruri or proot" >&2
 			exit 1
 		}

@@ -14,6 +14,9 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "--help" {
+		if filepath.Base(os.Args[0]) == "chroot" { // as GNU coreutils' chroot, which can switch user
+			os.Stdout.WriteString("  --userspec=USER:GROUP  specify user and group (ID or name) to use\n")
+		}
 		return
 	}
 	dir := filepath.Dir(os.Args[0])
