@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rootfs-pull/rootfs-pull/internal/androidsim"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
 	"github.com/rootfs-pull/rootfs-pull/internal/testregistry"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
@@ -30,6 +31,7 @@ import (
 const asCLI = "ROOTFS_PULL_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
+	androidsim.RunnerIfChild() // a run in the Android world (phone_world_test.go)
 	if os.Getenv(asCLI) == "1" {
 		main()
 		return
