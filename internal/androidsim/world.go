@@ -66,10 +66,10 @@ const worldEnv = "ROOTFS_PULL_ANDROID_WORLD"
 func InWorld() bool { return os.Getenv(worldEnv) != "" }
 
 // RunInWorld re-runs the calling test (its top-level name) in fresh mount,
-// network, UTS and IPC namespaces and fails t when it fails. The test
-// calls it when !InWorld() and returns. Without root it skips with one
-// line; CI runs as root.
-func RunInWorld(t *testing.T, timeout time.Duration) {
+// network, UTS and IPC namespaces, with env added to its environment, and
+// fails t when it fails. The test calls it when !InWorld() and returns.
+// Without root it skips with one line; CI runs as root.
+func RunInWorld(t *testing.T, timeout time.Duration, env ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: the Android world needs root (namespaces, an app uid); CI runs it as root")
@@ -90,7 +90,7 @@ func RunInWorld(t *testing.T, timeout time.Duration) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe", "-test.run", "^"+regexp.QuoteMeta(name)+"$",
 		"-test.count=1", "-test.v", "-test.timeout", timeout.String())
-	cmd.Env = append(os.Environ(), worldEnv+"="+filepath.Join(dir, "root"), "TMPDIR="+filepath.Join(dir, "scratch"))
+	cmd.Env = append(append(os.Environ(), env...), worldEnv+"="+filepath.Join(dir, "root"), "TMPDIR="+filepath.Join(dir, "scratch"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
