@@ -131,6 +131,9 @@ func TestGetaddrinfoNotFoundIsFinal(t *testing.T) {
 			if !errors.As(err, &de) || !de.IsNotFound {
 				t.Errorf("%v does not unwrap to a not-found *net.DNSError", err)
 			}
+			if h := le.Hint(); !strings.Contains(h, "check the name") || !strings.Contains(h, "ROOTFS_PULL_DNS") {
+				t.Errorf("hint %q: want the name checked, and a way around an old netd that cannot reach its servers", h)
+			}
 		})
 	}
 }
