@@ -9,9 +9,15 @@
 // names a nameserver keeps Go's resolver unchanged; otherwise names are
 // sent, in order, to
 //
-//  1. Android's netd, over its socket /dev/socket/dnsproxyd with the
-//     resnsend command (Android 10+), as bionic's res_nsend does: this
-//     honours Private DNS, VPNs and per-network servers;
+//  1. Android's netd, over its socket /dev/socket/dnsproxyd, as bionic
+//     does: this honours Private DNS, VPNs and per-network servers. The
+//     DNS message goes whole with the resnsend command (Android 10+);
+//     a netd that does not know resnsend (Android 7 to 9) is asked, for
+//     the rest of the run, with its getaddrinfo command instead, one
+//     family per A or AAAA query, and its addresses are made into a DNS
+//     answer (other queries go to the next source). That older netd
+//     says "no address" alike for a name that does not exist and when
+//     its own servers did not answer: either is final, as "no such host";
 //  2. the servers in Termux's $PREFIX/etc/resolv.conf;
 //  3. public resolvers (1.1.1.1, 8.8.8.8 and their IPv6 twins), with
 //     short timeouts.
@@ -21,4 +27,8 @@
 // Go's own DNS logic (hosts file, search list, CNAMEs, A and AAAA) stays:
 // the sources sit behind a net.Resolver{PreferGo: true} whose Dial returns
 // a connection that carries each DNS message to them.
+//
+// What netd sends is read as untrusted: bounded in size and count (at most
+// 64 addresses a reply), in time (the source's timeout), and checked field
+// by field; anything else is an error, and the next source is asked.
 package resolver

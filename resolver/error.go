@@ -47,6 +47,9 @@ func (e *LookupError) Unwrap() error { return e.Err }
 // Hint says what to do about e, in a few words.
 func (e *LookupError) Hint() string {
 	switch {
+	case e.NotFound && strings.HasSuffix(e.AnsweredBy, viaGetaddrinfo):
+		return "check the name; netd on Android 9 and older also says this when the phone's DNS servers do not answer: " +
+			"then check your network, or set ROOTFS_PULL_DNS=IP (or --dns-server IP) to a DNS server you can reach"
 	case e.NotFound:
 		return "check the name"
 	case e.System:

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -31,10 +30,9 @@ type Resolver struct {
 	sources []*source
 	goRes   *net.Resolver
 
-	noResnsend atomic.Bool // netd answered "Command not recognized"
-	mu         sync.Mutex
-	failedAt   map[*source]time.Time // when a source last failed to answer
-	answered   []string              // sources that answered, first use first
+	mu       sync.Mutex
+	failedAt map[*source]time.Time // when a source last failed to answer
+	answered []string              // sources that answered, first use first
 	// lastBy is the source that last answered for a name: Go's resolver
 	// shares one lookup between concurrent callers of the same name, and
 	// only the first caller's record hears which source answered.
@@ -46,7 +44,15 @@ type source struct {
 	name     string
 	timeout  time.Duration
 	exchange func(ctx context.Context, query []byte) ([]byte, error)
-	netd     bool
+	netd     *netd // when the source is netd
+}
+
+// label names s in reports.
+func (s *source) label() string {
+	if s.netd != nil {
+		return s.netd.label()
+	}
+	return s.name
 }
 
 // New builds a Resolver. When c forces no servers and the host's
@@ -81,13 +87,11 @@ func New(c Config) *Resolver {
 			if sock == "" {
 				sock = DNSProxySocket
 			}
+			n := &netd{socket: sock}
 			r.sources = append(r.sources, &source{
-				name:    "netd (" + sock + ")",
-				timeout: 2 * timeout,
-				netd:    true,
-				exchange: func(ctx context.Context, q []byte) ([]byte, error) {
-					return netdExchange(ctx, sock, q)
-				},
+				timeout:  2 * timeout,
+				netd:     n,
+				exchange: n.exchange,
 			})
 		}
 		if t := c.TermuxResolvConf; t != "-" {
@@ -120,7 +124,7 @@ func (r *Resolver) Describe() string {
 	}
 	names := make([]string, len(r.sources))
 	for i, s := range r.sources {
-		names[i] = s.name
+		names[i] = s.label()
 	}
 	return strings.Join(names, ", then ")
 }
@@ -253,7 +257,7 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 	rec, _ := ctx.Value(recordKey{}).(*record)
 	var errs []string
 	for _, s := range r.order() {
-		if s.netd && r.noResnsend.Load() {
+		if s.netd != nil && s.netd.mute() {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -267,6 +271,7 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 				err = errors.New("refused")
 			}
 		}
+		name := s.label()
 		if err == nil {
 			r.mu.Lock()
 			delete(r.failedAt, s)
@@ -274,17 +279,17 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 				r.lastBy[name] = s.name
 			}
 			r.mu.Unlock()
-			rec.answer(s.name)
+			rec.answer(name)
 			return ans, nil
 		}
-		if errors.Is(err, errNoResnsend) {
-			r.noResnsend.Store(true)
+		errs = append(errs, name+": "+err.Error())
+		if errors.Is(err, errNotAnswerable) {
+			continue // not a failure of the source
 		}
 		r.mu.Lock()
 		r.failedAt[s] = time.Now()
 		r.mu.Unlock()
-		rec.fail(s.name, err)
-		errs = append(errs, s.name+": "+err.Error())
+		rec.fail(name, err)
 		if ctx.Err() != nil {
 			break
 		}
