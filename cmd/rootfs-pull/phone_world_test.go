@@ -54,7 +54,8 @@ func pushTag(t *testing.T, host, name, tag string, im *testimage.Image) {
 // /etc/resolv.conf, no /bin/sh, Termux's tree at its place, the app's uid
 // under Android's app seccomp policy with link(2) denied. The registry is
 // reached by a name only the phone's resolvers know: netd (a stand-in on
-// /dev/socket/dnsproxyd speaking resnsend), Termux's
+// /dev/socket/dnsproxyd speaking resnsend, or getaddrinfo as Android 7
+// to 9's), Termux's
 // $PREFIX/etc/resolv.conf, or ROOTFS_PULL_DNS. A non-root pull of a
 // multi-layer image, its launcher under the real proot, --update, rm,
 // search and tags against a stand-in Hub; and, as su on a rooted phone
@@ -160,6 +161,26 @@ func TestPhoneWorld(t *testing.T) {
 				t.Errorf("after rm, %s: %v", p, err)
 			}
 		}
+	})
+
+	// Android 7 to 9: netd has no resnsend, only getaddrinfo.
+	t.Run("netd-android9", func(t *testing.T) {
+		netd, err := dnstest.StartNetdMode(androidsim.NetdSocket, dnstest.Zone{"registry.phone.test": loop}, dnstest.NetdGetaddrinfo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer netd.Close()
+		if err := os.Chmod(androidsim.NetdSocket, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		res := pull(t, nil, image, filepath.Join(w.Home, "by-old-netd"))
+		if len(res.DNS) == 0 || !strings.Contains(res.DNS[0], "getaddrinfo") {
+			t.Errorf("dns = %q, want netd's getaddrinfo", res.DNS)
+		}
+		if netd.Lookups() == 0 {
+			t.Errorf("the stand-in netd answered no getaddrinfo")
+		}
+		launch(t, res.Launcher, nil, "from the phone v2 0\nwhiteout-applied\n")
 	})
 
 	dnsmasq := func(t *testing.T) {
