@@ -14,6 +14,8 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "--help" {
+		// A test may give it a proot's help text to show (Termux's).
+		os.Stdout.WriteString(os.Getenv("FAKERUNTIME_HELP"))
 		return
 	}
 	dir := filepath.Dir(os.Args[0])
