@@ -285,6 +285,12 @@ func (cfg Config) argvWith(runtime string, user, env []string) []string {
 // A command whose program starts with "-" is refused (ErrDashCommand):
 // proot would read it as its own options.
 func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
+	return command(runtime, dir, cfg, nil, args)
+}
+
+// command is Command with extra runtime options (binds, -k …) after the
+// fixed ones.
+func command(runtime, dir string, cfg Config, extra, args []string) ([]string, error) {
 	cmd := cfg.command(args)
 	if err := checkProgram("the command", cmd); err != nil {
 		return nil, err
@@ -324,6 +330,7 @@ func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
 			out = append(out, "-a", cfg.QemuArch, "-q", q)
 		}
 	}
+	out = append(out, extra...)
 	if runtime == Ruri {
 		out = append(out, abs)
 	}
