@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,5 +292,38 @@ func TestLauncherDefaultsAreWords(t *testing.T) {
 	_, errOut, err := runScript(t, []string{"sh"}, script, bin, []string{"ROOTFS_RUNTIME=proot"}, "true")
 	if exitCode(err) != 1 || !strings.Contains(errOut, "symlink") {
 		t.Errorf("a symlinked defaults file: %v, %q", err, errOut)
+	}
+}
+
+// --help names every option the launcher reads, says the rootfs persists,
+// and rootfs-pull's ParseOptions refuses the bad values the script
+// refuses (those it can judge without the rootfs).
+func TestLauncherHelpAndParseOptions(t *testing.T) {
+	t.Parallel()
+	script, _ := flagsRootfs(t, testConfig())
+	out, err := exec.Command(script, "--help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"-e, --env", "--env-file", "--entrypoint", "-v, --volume", "-u, --user", "-w, --workdir", "--hostname",
+		"--bind-storage", "--shared-tmp", "--shared-home", "--shared-x11", "--isolated", "-p, --fix-low-ports", "--kernel-release",
+		"--no-link2symlink", "--no-sysvipc", "--no-kill-on-exit", "--no-defaults", "no --rm", "persists", "start-fs.defaults",
+		"-v ~/src:/src", "-u 1000:1000", "-w /tmp", "--hostname box", "--kernel-release 6.1.0", "ROOTFS_DRY_RUN=1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	for _, bad := range [][]string{{"-v"}, {"-v", dir + "/missing"}, {"-v", dir + ":rel"}, {"-v", dir + ":/a/../b"}, {"-v", dir + ":/"},
+		{"-v", dir + ":/x:rx"}, {"-v", dir + ":/x:ro:z"}, {"-u", "-1"}, {"-u", "a:b:c"}, {"-u", "user:"}, {"-u", "4294967295"},
+		{"-w", "rel"}, {"--hostname", "-x"}, {"--hostname", "a_b"}, {"--kernel-release", ""}, {"-e", "1A=x"}, {"--bogus"}} {
+		if _, _, err := ParseOptions(bad); !errors.Is(err, ErrOption) {
+			t.Errorf("ParseOptions(%q) = %v, want ErrOption", bad, err)
+		}
+	}
+	o, rest, err := ParseOptions([]string{"--volume=" + dir + ":/x:ro", "-u", "user", "--shared-tmp", "-p", "--", "-x"})
+	if err != nil || !slices.Equal(rest, []string{"-x"}) || o.User != "user" || !o.FixLowPorts || len(o.Volumes) != 1 ||
+		o.Volumes[0] != (Volume{Host: dir, Container: "/x", ReadOnly: true}) || !slices.Equal(o.LauncherOnly, []string{"--shared-tmp"}) {
+		t.Errorf("ParseOptions: %+v, rest %q, %v", o, rest, err)
 	}
 }
