@@ -211,7 +211,7 @@ func TestLauncherAndroidBinds(t *testing.T) {
 
 	run := func(args ...string) []string {
 		t.Helper()
-		_, errOut, err := runScript(t, []string{"sh"}, script, bin, []string{"ROOTFS_RUNTIME=proot", "PREFIX=" + prefix}, append(args, "true")...)
+		_, errOut, err := runScript(t, []string{"sh"}, script, bin, []string{"ROOTFS_RUNTIME=proot", "PREFIX=" + prefix, "FAKERUNTIME_HELP=" + termuxProotHelp}, append(args, "true")...)
 		argv, _ := recorded(t, bin)
 		if err != nil || argv == nil {
 			t.Fatalf("%q: %v %s", args, err, errOut)

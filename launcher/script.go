@@ -210,8 +210,9 @@ var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncM
 #                          /system_ext, /linkerconfig (those that exist)
 #   -p, --fix-low-ports    proot: a port below 1024 becomes port+2000, so
 #                          servers start without root (Termux's proot)
-#   --kernel-release R     proot: uname -r says R (on Android by default
-#                          {{c .KernelRelease}}: no "FATAL: kernel too old")
+#   --kernel-release R     proot: uname -r says R (on Android, with Termux's
+#                          proot, by default {{c .KernelRelease}}: no
+#                          "FATAL: kernel too old")
 #                                                           --kernel-release 6.1.0
 #   --no-link2symlink, --no-sysvipc, --no-kill-on-exit
 #                          leave out these extensions of Termux's proot
@@ -913,9 +914,13 @@ proot)
 		esac
 	fi
 	# uname: --kernel-release (on Android a recent one by default, so a new
-	# glibc does not stop with "FATAL: kernel too old"), --hostname.
+	# glibc does not stop with "FATAL: kernel too old": with Termux's proot,
+	# as proot-distro does; not through qemu, whose guest asks qemu, and
+	# where other proot builds fail with -k), --hostname.
 	release=$kernel
-	[ -n "$release" ] || [ -z "$android" ] || release=$kernel_default
+	if [ -z "$release" ] && [ -n "$android" ] && [ -z "$qemu" ]; then
+		case $help in *--link2symlink*) release=$kernel_default ;; esac
+	fi
 	if [ -n "$hostname" ]; then
 		[ -n "$release" ] || release=$(uname -r)
 		machine=$(uname -m)
