@@ -43,7 +43,10 @@ type Config struct {
 	DroppedEnv []string
 	WorkingDir string // absolute, "/" by default
 	User       User
-	Runtime    string // Proot, Chroot, Ruri or Auto
+	// UserHome: Env's HOME is User's home, filled in because the image
+	// sets none; a launcher's -u/--user sets its user's instead.
+	UserHome bool
+	Runtime  string // Proot, Chroot, Ruri or Auto
 	// QemuArch is qemu's name for the image's architecture ("aarch64")
 	// when it differs from the host's; empty when it runs natively.
 	QemuArch string
@@ -78,6 +81,7 @@ func NewConfig(dir string, img ocispec.Image, hostArch, runtime string) (Config,
 	}
 	env, dropped := splitEnv(c.Env)
 	cfg.Env, cfg.DroppedEnv = guestEnv(env, u), dropped
+	cfg.UserHome = !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") })
 	cfg.Platform = img.OS + "/" + img.Architecture
 	if img.Variant != "" {
 		cfg.Platform += "/" + img.Variant
@@ -186,22 +190,71 @@ func DefaultName(dir string) string {
 }
 
 // rootfsVar stands for the rootfs directory in a command line: the script
-// writes "$rootfs", a printed command the absolute path.
-const rootfsVar = "\x00rootfs\x00"
+// writes "$rootfs", a printed command the absolute path. The script's
+// other run-time values are marked the same way: workdirVar ("$workdir",
+// -w/--workdir), homeVar ("$home", the -u/--user's home) and userVar (the
+// user's words, which -u/--user chooses).
+const (
+	rootfsVar  = "\x00rootfs\x00"
+	workdirVar = "\x00workdir\x00"
+	homeVar    = "\x00home\x00"
+	userVar    = "\x00user\x00"
+)
 
 // argv builds the runtime's fixed command line for cfg, up to (not
 // including) the container's command. Both the script and Command use it,
 // so what is printed is what runs.
 func (cfg Config) argv(runtime string) []string {
-	u := cfg.User
+	return cfg.argvWith(runtime, userWords(runtime, cfg.User), cfg.env())
+}
+
+// scriptArgv is argv with the values the launcher's options may change
+// left as markers (see rootfsVar).
+func (cfg Config) scriptArgv(runtime string) []string {
+	c := cfg
+	c.WorkingDir = workdirVar
+	env := cfg.env()
+	if cfg.UserHome {
+		env = slices.Clone(env)
+		for i, kv := range env {
+			if strings.HasPrefix(kv, "HOME=") {
+				env[i] = "HOME=" + homeVar
+			}
+		}
+	}
+	return c.argvWith(runtime, []string{userVar}, env)
+}
+
+// userWords are the runtime's options that make u the container's user.
+func userWords(runtime string, u User) []string {
 	switch runtime {
 	case Proot:
-		a := []string{"proot"}
 		if u.UID == 0 {
-			a = append(a, "-0")
-		} else {
-			a = append(a, "-i", fmt.Sprintf("%d:%d", u.UID, u.GID))
+			return []string{"-0"}
 		}
+		return []string{"-i", fmt.Sprintf("%d:%d", u.UID, u.GID)}
+	case Chroot:
+		if u.UID == 0 && u.GID == 0 {
+			return nil
+		}
+		groups := []string{strconv.Itoa(u.GID)}
+		for _, g := range u.Groups {
+			groups = append(groups, strconv.Itoa(g))
+		}
+		return []string{fmt.Sprintf("--userspec=%d:%d", u.UID, u.GID), "--groups=" + strings.Join(groups, ",")}
+	case Ruri:
+		if u.UID == 0 {
+			return nil
+		}
+		return []string{"-E", strconv.Itoa(u.UID)}
+	}
+	return nil
+}
+
+func (cfg Config) argvWith(runtime string, user, env []string) []string {
+	switch runtime {
+	case Proot:
+		a := append([]string{"proot"}, user...)
 		a = append(a, "-r", rootfsVar,
 			"-b", "/dev", "-b", "/proc", "-b", "/sys",
 			"-b", "/dev/urandom:/dev/random",
@@ -209,28 +262,18 @@ func (cfg Config) argv(runtime string) []string {
 			"-w", cfg.WorkingDir)
 		return a // the /dev/shm bind follows, when the rootfs's /tmp is a real directory
 	case Chroot:
-		a := []string{"chroot"}
-		if u.UID != 0 || u.GID != 0 {
-			groups := []string{strconv.Itoa(u.GID)}
-			for _, g := range u.Groups {
-				groups = append(groups, strconv.Itoa(g))
-			}
-			a = append(a, fmt.Sprintf("--userspec=%d:%d", u.UID, u.GID), "--groups="+strings.Join(groups, ","))
-		}
+		a := append([]string{"chroot"}, user...)
 		return append(a, rootfsVar)
 	case Ruri:
 		// -N: ruri neither writes nor trusts DIR/.rurienv, a file the
 		// container itself can write (ruri -U would remove the paths it
 		// names, on the host).
 		a := []string{"ruri", "-N", "-W", cfg.WorkingDir}
-		for _, kv := range cfg.env() {
+		for _, kv := range env {
 			name, value, _ := strings.Cut(kv, "=")
 			a = append(a, "-e", name, value)
 		}
-		if u.UID != 0 {
-			a = append(a, "-E", strconv.Itoa(u.UID))
-		}
-		return a // the rootfs goes last, after options added at run time
+		return append(a, user...) // the rootfs goes last, after options added at run time
 	}
 	return nil
 }
@@ -242,6 +285,12 @@ func (cfg Config) argv(runtime string) []string {
 // A command whose program starts with "-" is refused (ErrDashCommand):
 // proot would read it as its own options.
 func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
+	return command(runtime, dir, cfg, nil, args)
+}
+
+// command is Command with extra runtime options (binds, -k …) after the
+// fixed ones.
+func command(runtime, dir string, cfg Config, extra, args []string) ([]string, error) {
 	cmd := cfg.command(args)
 	if err := checkProgram("the command", cmd); err != nil {
 		return nil, err
@@ -281,6 +330,7 @@ func Command(runtime, dir string, cfg Config, args []string) ([]string, error) {
 			out = append(out, "-a", cfg.QemuArch, "-q", q)
 		}
 	}
+	out = append(out, extra...)
 	if runtime == Ruri {
 		out = append(out, abs)
 	}

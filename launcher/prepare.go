@@ -215,13 +215,26 @@ func startsWith(root *os.Root, name, prefix string) bool {
 var fakeProc = map[string]string{
 	"loadavg": "0.12 0.07 0.02 2/165 765\n",
 	"uptime":  "7236.18 54126.66\n",
-	"version": "Linux version 6.1.0-rootfs-pull (rootfs-pull@localhost) (gcc) #1 SMP PREEMPT Thu Jan 1 00:00:00 UTC 2026\n",
+	"version": "Linux version " + DefaultKernelRelease + " (rootfs-pull@localhost) (gcc) #1 SMP PREEMPT Thu Jan 1 00:00:00 UTC 2026\n",
 	"stat": "cpu  1957 0 2877 93280 262 342 254 87 0 0\n" +
 		"cpu0 31 0 226 12027 82 10 4 9 0 0\n" +
 		"intr 63361 0 0 0 0 0 0 0 0 0\nctxt 38014093\nbtime 1694292441\nprocesses 26442\nprocs_running 1\nprocs_blocked 0\nsoftirq 75663 0 5903 6 25375 10774 0 243 11685 0 21677\n",
 	"vmstat": "nr_free_pages 1743136\nnr_zone_inactive_anon 179281\nnr_zone_active_anon 7183\nnr_zone_inactive_file 22858\n" +
 		"nr_zone_active_file 51328\nnr_mlock 0\nnr_dirty 56\nnr_writeback 0\npgpgin 890508\npgpgout 1235404\npswpin 0\npswpout 0\n",
+	// /proc/sys files, named with . for /: the launcher binds
+	// sys.kernel.cap_last_cap as /proc/sys/kernel/cap_last_cap. libcap and
+	// systemd's tools read the first, inotify users (file watchers) the
+	// second, programs mapping ids the last two.
+	"sys.kernel.cap_last_cap":         "40\n",
+	"sys.fs.inotify.max_user_watches": "8192\n",
+	"sys.kernel.overflowuid":          "65534\n",
+	"sys.kernel.overflowgid":          "65534\n",
 }
+
+// emptyDir is an empty directory in the state directory, which the
+// launcher binds over /sys/fs/selinux on Android: inside, SELinux looks
+// off, as tools that would relabel files expect of a container.
+const emptyDir = ".rootfs-pull/empty"
 
 // fakeProcDir holds the stand-ins, in the rootfs: the container sees it
 // (as /.rootfs-pull/proc) and may have put anything there.
@@ -257,6 +270,9 @@ func writeFakeProc(root *os.Root) error {
 		return err
 	} else if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory (%v)", fakeProcDir, fi.Mode().Type())
+	}
+	if err := root.Mkdir(emptyDir, 0755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
 	for name, content := range fakeProc {
 		p := fakeProcDir + "/" + name

@@ -109,11 +109,11 @@ func start(t *testing.T, script string, r run, args ...string) (string, string, 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, script, args...)
 	cmd.Env = append(os.Environ(), "ROOTFS_RUNTIME="+r.runtime, "LEAK_CHECK=host-only", "TERM=xterm-test")
-	cmd.Env = append(cmd.Env, r.env...)
 	if r.user != 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(r.user), Gid: uint32(r.user)}}
 		cmd.Env = append(cmd.Env, "HOME=/tmp", "TMPDIR=/tmp")
 	}
+	cmd.Env = append(cmd.Env, r.env...) // last: the test's own values win
 	cmd.Stdin = strings.NewReader(r.stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

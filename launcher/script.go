@@ -42,23 +42,27 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	}
 	runtimeEnv, guest := splitHost(cfg.env())
 	data := map[string]any{
-		"Name":       filepath.Base(path),
-		"Shell":      host.Shell(),
-		"Cfg":        cfg,
-		"Rootfs":     rootfsExpr,
-		"Entrypoint": Quote(QuoteArgs(cfg.Entrypoint)),
-		"Cmd":        Quote(QuoteArgs(cfg.Cmd)),
-		"Env":        runtimeEnv,
-		"GuestEnv":   guest,
-		"GuestProg":  guestEnvProg,
-		"Sensitive":  shSensitive(),
-		"Proot":      cfg.argv(Proot),
-		"Chroot":     cfg.argv(Chroot),
-		"ChrootUser": fmt.Sprintf("%d:%d", cfg.User.UID, cfg.User.GID),
+		"Name":          filepath.Base(path),
+		"Shell":         host.Shell(),
+		"Cfg":           cfg,
+		"Rootfs":        rootfsExpr,
+		"Entrypoint":    Quote(QuoteArgs(cfg.Entrypoint)),
+		"Cmd":           Quote(QuoteArgs(cfg.Cmd)),
+		"Env":           runtimeEnv,
+		"GuestEnv":      guest,
+		"GuestProg":     guestEnvProg,
+		"Sensitive":     shSensitive(),
+		"Proot":         cfg.scriptArgv(Proot),
+		"Chroot":        cfg.scriptArgv(Chroot),
+		"Ruri":          cfg.scriptArgv(Ruri),
+		"EnvLines":      envLines(runtimeEnv, cfg.UserHome),
+		"Groups":        groupsWord(cfg.User),
+		"KernelRelease": DefaultKernelRelease,
+		"AndroidRoot":   host.Root,
+		"Defaults":      filepath.Base(DefaultsPath(path)),
+		"Escapes":       escapeTable,
 		// Termux's coreutils, where su's PATH does not lead.
 		"TermuxChroot": android.TermuxPrefix + "/bin/chroot",
-		"Ruri":         cfg.argv(Ruri),
-		"Escapes":      escapeTable,
 	}
 	var buf bytes.Buffer
 	if err := scriptTemplate.Execute(&buf, data); err != nil {
@@ -67,7 +71,9 @@ func Script(path, dir string, cfg Config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// shWords turns argv into `q WORD` lines, with rootfsVar as "$rootfs".
+// shWords turns argv into `q WORD` lines, with rootfsVar as "$rootfs",
+// workdirVar as "$workdir", homeVar as "$home", and userVar as a call of
+// user_words (the words of the user -u/--user chose).
 func shWords(argv []string) string {
 	var b strings.Builder
 	for _, w := range argv {
@@ -75,14 +81,48 @@ func shWords(argv []string) string {
 			b.WriteString("\tq ''\n")
 			continue
 		}
-		parts := strings.Split(w, rootfsVar)
+		if w == userVar {
+			b.WriteString("\tuser_words\n")
+			continue
+		}
+		fmt.Fprintf(&b, "\tq %s\n", shWord(w))
+	}
+	return b.String()
+}
+
+// shVars are the markers of run-time values and the shell's names for them.
+var shVars = []struct{ marker, sh string }{{rootfsVar, `"$rootfs"`}, {workdirVar, `"$workdir"`}, {homeVar, `"$home"`}}
+
+// shWord is w quoted for the shell, its markers as the shell's variables.
+func shWord(w string) string {
+	if w == "" {
+		return "''"
+	}
+	for _, v := range shVars {
+		if !strings.Contains(w, v.marker) {
+			continue
+		}
+		parts := strings.Split(w, v.marker)
 		for i, p := range parts {
-			parts[i] = Quote(p)
-			if p == "" {
-				parts[i] = ""
+			parts[i] = ""
+			if p != "" {
+				parts[i] = shWord(p)
 			}
 		}
-		fmt.Fprintf(&b, "\tq %s\n", strings.Join(parts, `"$rootfs"`))
+		return strings.Join(parts, v.sh)
+	}
+	return Quote(w)
+}
+
+// envLines are the `q NAME=VALUE` lines of the runtime's environment; HOME
+// is the run-time "$home" when it is the user's (Config.UserHome).
+func envLines(env []string, userHome bool) string {
+	var b strings.Builder
+	for _, kv := range env {
+		if userHome && strings.HasPrefix(kv, "HOME=") {
+			kv = "HOME=" + homeVar
+		}
+		fmt.Fprintf(&b, "\nq %s", shWord(kv))
 	}
 	return b.String()
 }
@@ -143,11 +183,45 @@ var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncM
 }).Parse(`#!{{.Shell}}
 # {{c .Name}}: start {{c .Cfg.Image}} ({{c .Cfg.Platform}}) the way docker run would.
 #
-# Usage: {{c .Name}} [-e NAME=VALUE]... [--entrypoint PROG] [--bind-storage] [--] [COMMAND [ARG]...]
-#   COMMAND [ARG]...    replaces the image's Cmd, as docker run does
-#   -e NAME=VALUE       adds or overrides an environment variable
-#   --entrypoint PROG   replaces the image's Entrypoint (and drops its Cmd)
-#   --bind-storage      shows Android's shared storage (/sdcard) inside
+# Usage: {{c .Name}} [OPTION]... [--] [COMMAND [ARG]...]
+#   COMMAND [ARG]...       replaces the image's Cmd, as docker run does
+# As docker run:
+#   -e, --env NAME=VALUE   adds or overrides a variable     -e LANG=C.UTF-8
+#   --env-file FILE        NAME=VALUE lines; # comments; a bare NAME takes
+#                          this shell's value               --env-file ./app.env
+#   --entrypoint PROG      replaces the Entrypoint (and drops the Cmd)
+#                                                           --entrypoint /bin/sh
+#   -v, --volume HOST[:CONTAINER][:ro]   a host file or directory inside
+#                          (repeatable; :ro is for chroot and ruri)
+#                                                           -v ~/src:/src
+#   -u, --user NAME|UID[:GROUP|GID]   runs as this user of the image
+#                                                           -u 1000:1000
+#   -w, --workdir DIR      starts in DIR (absolute)         -w /tmp
+#   --hostname NAME        the container's host name: chroot and ruri in a
+#                          UTS namespace; proot fakes uname's (hostname,
+#                          uname -n)                        --hostname box
+#   There is no --rm: the rootfs persists, with what the container changed.
+# As proot-distro login (on Termux):
+#   --bind-storage         Android's shared storage (/sdcard, /storage)
+#   --shared-tmp           Termux's $PREFIX/tmp (elsewhere /tmp) as /tmp, so
+#                          X11 and PulseAudio sockets work
+#   --shared-home          your $HOME as the container user's home
+#   --shared-x11           $PREFIX/tmp/.X11-unix (or /tmp's) as /tmp/.X11-unix
+#   --isolated             on Android, none of the default binds: $PREFIX,
+#                          /system, /apex, /vendor, /odm, /product,
+#                          /system_ext, /linkerconfig (those that exist)
+#   -p, --fix-low-ports    proot: a port below 1024 becomes port+2000, so
+#                          servers start without root (Termux's proot)
+#   --kernel-release R     proot: uname -r says R (on Android, with Termux's
+#                          proot, by default {{c .KernelRelease}}: no
+#                          "FATAL: kernel too old")
+#                                                           --kernel-release 6.1.0
+#   --no-link2symlink, --no-sysvipc, --no-kill-on-exit
+#                          leave out these extensions of Termux's proot
+#   --no-defaults          ignores {{c .Defaults}} (it must come first)
+# Defaults: {{c .Defaults}} beside this script, if you make it, holds
+#   options read before the arguments, one a line ("--shared-tmp",
+#   "-v ~/src:/src"; # comments); rootfs-pull keeps it when it updates.
 # Environment:
 #   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{c .Cfg.Runtime}};
 #                       auto: chroot, or ruri if installed, for root; proot otherwise)
@@ -168,6 +242,11 @@ cmd={{.Cmd}}
 workdir={{q .Cfg.WorkingDir}}
 qemu_arch={{q .Cfg.QemuArch}}
 platform={{q .Cfg.Platform}}
+# The image's User: uid, gid, ",supplementary,groups" and home.
+uid={{.Cfg.User.UID}} gid={{.Cfg.User.GID}} groups={{q .Groups}} home={{q .Cfg.User.Home}}
+# What proot's uname says on Android (--kernel-release), and where the
+# Android is (tests lay one out elsewhere).
+kernel_default={{q .KernelRelease}} android_root={{q .AndroidRoot}}
 
 die() {
 	printf '%s: %s\n' "$me" "$*" >&2
@@ -227,41 +306,385 @@ q() {
 	words="$words '$_out'"
 }
 
-# -e NAME=VALUE: NAME is letters, digits and _ (not a digit first), or env
-# could read the word as its program or an option. Variables that would act
-# on proot or chroot themselves (LD_PRELOAD …) go to the container's shell.
-extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-} user_program=
-while [ $# -gt 0 ]; do
-	case $1 in
-	-e | --env)
-		[ $# -ge 2 ] || usage "$1 needs NAME=VALUE"
-		case $2 in
-		*=*) ;;
-		*) usage "$1 $2: want NAME=VALUE" ;;
-		esac
-		case ${2%%=*} in
-		'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
-			usage "$1 $2: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
+# add_env FLAG NAME=VALUE: NAME is letters, digits and _ (not a digit
+# first), or env could read the word as its program or an option.
+# Variables that would act on proot or chroot themselves (LD_PRELOAD …) go
+# to the container's shell.
+add_env() {
+	case $2 in
+	*=*) ;;
+	*) usage "$1 $2: want NAME=VALUE" ;;
+	esac
+	case ${2%%=*} in
+	'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
+		usage "$1 $2: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
+		;;
+	esac
+	words=
+	q "$2"
+	case ${2%%=*} in
+	{{.Sensitive}}) extra_guest=$extra_guest$words ;;
+	*) extra_env=$extra_env$words ;;
+	esac
+	extra_all=$extra_all$words
+}
+
+# env_file FILE: docker's --env-file: NAME=VALUE lines (the value as it
+# is), # comments, blank lines; a bare NAME takes this shell's value (or is
+# left out when unset).
+env_file() {
+	[ -r "$1" ] && [ ! -d "$1" ] || usage "--env-file $1: no readable file there"
+	while IFS= read -r _l || [ -n "$_l" ]; do
+		_l=${_l%"$cr"}
+		while :; do
+			case $_l in
+			[" $tab"]*) _l=${_l#?} ;;
+			*) break ;;
+			esac
+		done
+		case $_l in
+		'' | '#'*) continue ;;
+		*=*) add_env "--env-file $1:" "$_l" ;;
+		*)
+			while :; do
+				case $_l in
+				*[" $tab"]) _l=${_l%?} ;;
+				*) break ;;
+				esac
+			done
+			case $_l in
+			[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
+				usage "--env-file $1: $_l: want NAME=VALUE or NAME, a NAME of letters, digits and _ (not starting with a digit)"
+				;;
+			esac
+			eval "_v=\${$_l-}; _set=\${$_l+1}"
+			[ -z "$_set" ] || add_env "--env-file $1:" "$_l=$_v"
 			;;
 		esac
-		words=
-		q "$2"
-		case ${2%%=*} in
-		{{.Sensitive}}) extra_guest=$extra_guest$words ;;
-		*) extra_env=$extra_env$words ;;
+	done <"$1"
+}
+
+# id_ok ID: a decimal user or group id (digits only, at most 10 of them),
+# at most 2^32-2.
+id_ok() {
+	case $1 in
+	'' | *[!0123456789]*) return 1 ;;
+	???????????*) return 1 ;;
+	??????????) ;;
+	*) return 0 ;;
+	esac
+	_d=$1 _m=4294967294
+	while [ -n "$_d" ]; do
+		_a=${_d%"${_d#?}"} _b=${_m%"${_m#?}"}
+		[ "$_a" = "$_b" ] || { [ "$_a" -lt "$_b" ]; return; }
+		_d=${_d#?} _m=${_m#?}
+	done
+}
+
+# name_ok NAME: a user or group name no program reads as an option.
+name_ok() {
+	case ${1%\$} in
+	'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-]*) return 1 ;;
+	esac
+}
+
+# user_db FILE: the rootfs's /etc/FILE, if it is a regular file reached
+# through no symlink (an image's link could name a host file, or a FIFO
+# that never ends).
+user_db() {
+	_db=$rootfs/etc/$1
+	[ ! -L "$rootfs/etc" ] && [ ! -L "$_db" ] && [ -f "$_db" ]
+}
+
+# set_user FLAG NAME|UID[:GROUP|GID]: the user docker run -u would give,
+# through the rootfs's /etc/passwd and /etc/group, read when it starts.
+set_user() {
+	_u=${2%%:*} _g=
+	case $2 in *:*) _g=${2#*:} ;; esac
+	case $2 in
+	*:*:* | :* | *:) usage "$1 $2: want NAME, UID, NAME:GROUP or UID:GID" ;;
+	esac
+	for _x in "$_u" ${_g:+"$_g"}; do
+		id_ok "$_x" || name_ok "$_x" || usage "$1 $2: want NAME, UID, NAME:GROUP or UID:GID (names of letters, digits, _ . -; ids below 2^32-1)"
+	done
+	uid= gid=0 groups= home=/ _name=
+	if user_db passwd; then
+		while IFS=: read -r _n _p _i _gi _c _h _s || [ -n "$_n" ]; do
+			id_ok "$_i" && id_ok "$_gi" || continue
+			if [ "$_n" = "$_u" ] || { id_ok "$_u" && [ "$_i" = "$_u" ]; }; then
+				uid=$_i gid=$_gi _name=$_n
+				[ -z "$_h" ] || home=$_h
+				break
+			fi
+		done <"$_db"
+	fi
+	if [ -z "$uid" ]; then
+		id_ok "$_u" || usage "$1 $2: no user $_u in the image's /etc/passwd"
+		uid=$_u
+	fi
+	if [ -n "$_g" ]; then
+		if id_ok "$_g"; then
+			gid=$_g
+		else
+			_found=
+			if user_db group; then
+				while IFS=: read -r _n _p _i _m || [ -n "$_n" ]; do
+					if [ "$_n" = "$_g" ] && id_ok "$_i"; then
+						gid=$_i _found=1
+						break
+					fi
+				done <"$_db"
+			fi
+			[ -n "$_found" ] || usage "$1 $2: no group $_g in the image's /etc/group"
+		fi
+		user_gid=1
+	fi
+	if [ -n "$_name" ] && user_db group; then
+		while IFS=: read -r _n _p _i _m || [ -n "$_n" ]; do
+			id_ok "$_i" && [ "$_i" != "$gid" ] || continue
+			case ,$_m, in *,"$_name",*) groups=$groups,$_i ;; esac
+		done <"$_db"
+	fi
+}
+
+# add_volume FLAG HOST[:CONTAINER][:ro|rw]: checks it now, a missing HOST
+# included; the container's side is made when the runtime is known.
+add_volume() {
+	case $2 in
+	*:*:*:*) usage "$1 $2: want HOST[:CONTAINER][:ro] (no : in the paths)" ;;
+	esac
+	_h=${2%%:*} _c= _m=rw
+	case $2 in
+	*:*:*) _c=${2#*:} _m=${_c#*:} _c=${_c%%:*} ;;
+	*:ro | *:rw) _m=${2#*:} ;;
+	*:*) _c=${2#*:} ;;
+	esac
+	case $_m in
+	ro | rw) ;;
+	*) usage "$1 $2: the last part must be ro or rw" ;;
+	esac
+	[ -n "$_h" ] || usage "$1 $2: HOST is empty"
+	[ -e "$_h" ] || usage "$1 $2: $_h does not exist on the host"
+	case $_h in
+	/*) ;;
+	*) _h=$PWD/$_h ;;
+	esac
+	[ -n "$_c" ] || _c=$_h
+	case $_c in
+	/*) ;;
+	*) usage "$1 $2: CONTAINER must be an absolute path" ;;
+	esac
+	case $_c/ in
+	*/../*) usage "$1 $2: CONTAINER must not hold .." ;;
+	esac
+	case $_c in
+	*[!/.]*) ;;
+	*) usage "$1 $2: CONTAINER cannot be /" ;;
+	esac
+	words=
+	q "$1 $2"
+	q "$_h"
+	q "$_c"
+	q "$_m"
+	volumes=$volumes$words
+}
+
+# target WHAT PATH KIND: makes PATH (absolute, in the container) exist in
+# the rootfs, a directory or (KIND file) an empty file, one component at
+# a time, and sets $target to it, cleaned. A component that is a symlink
+# is refused: the image's link (/src -> /etc, ../../x) would lead the
+# mkdir, and the bind, outside the rootfs. Under proot a part it cannot
+# make is left to proot (it shows the bind anyway).
+target() {
+	_rest=${2#/} _p=$rootfs target=
+	while [ -n "$_rest" ]; do
+		_c=${_rest%%/*}
+		case $_rest in
+		*/*) _rest=${_rest#*/} ;;
+		*) _rest= ;;
 		esac
-		extra_all=$extra_all$words
+		case $_c in '' | .) continue ;; esac
+		_p=$_p/$_c target=$target/$_c
+		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it (name the path it leads to)"
+		[ -z "${ROOTFS_DRY_RUN:-}" ] || continue
+		if [ -n "${_rest#/}" ] || [ "$3" = dir ]; then
+			[ -d "$_p" ] || mkdir "$_p" 2>/dev/null || [ "$runtime" = proot ] ||
+				die "$1: cannot make $target in the rootfs"
+		elif [ ! -e "$_p" ]; then
+			(set -C && : >"$_p") 2>/dev/null || [ "$runtime" = proot ] ||
+				die "$1: cannot make $target in the rootfs"
+		fi
+		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it"
+	done
+}
+
+# volume_words: each volume's words for the runtime, after target.
+volume_words() {
+	[ -n "$volumes" ] || return 0
+	eval "set -- $volumes"
+	while [ $# -ge 4 ]; do
+		_kind=file
+		[ ! -d "$2" ] || _kind=dir
+		target "$1" "$3" "$_kind"
+		if [ "$_kind" = dir ] && [ -e "$rootfs$target" ] && [ ! -d "$rootfs$target" ]; then
+			usage "$1: $target is not a directory in the rootfs, $2 is one"
+		fi
+		case $runtime in
+		proot)
+			[ "$4" = rw ] || usage "$1: proot cannot bind read-only (chroot and ruri can, as root): drop :ro"
+			q -b
+			q "$2:$target"
+			;;
+		chroot)
+			q --volume
+			q "$2"
+			q "$target"
+			q "$4"
+			;;
+		ruri)
+			if [ "$4" = ro ]; then q -M; else q -m; fi
+			q "$2"
+			q "$target"
+			;;
+		esac
+		shift 4
+	done
+}
+
+# The defaults file comes first, then the arguments. It holds options
+# only, one a line: the option, then its value (the rest of the line; a
+# leading ~/ is $HOME/). Read as words, never run as shell.
+cr=$(printf '\r') tab=$(printf '\t') nl='
+'
+
+defaults="$here/"{{q .Defaults}}
+if [ "${1-}" = --no-defaults ]; then
+	shift
+elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
+	[ -f "$defaults" ] && [ ! -L "$defaults" ] && [ -r "$defaults" ] ||
+		die "$defaults is not a readable regular file (a symlink?): remove it, or use --no-defaults"
+	words=
+	while IFS= read -r _l || [ -n "$_l" ]; do
+		_l=${_l%"$cr"}
+		while :; do
+			case $_l in
+			[" $tab"]*) _l=${_l#?} ;;
+			*) break ;;
+			esac
+		done
+		case $_l in
+		'' | '#'*) continue ;;
+		-*) ;;
+		*) usage "$defaults: $_l: want an option, one a line (a command goes on the command line)" ;;
+		esac
+		_o=${_l%%[" $tab"]*}
+		case $_o in
+		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
+		esac
+		q "$_o"
+		[ "$_o" != "$_l" ] || continue
+		_v=${_l#"$_o"}
+		while :; do
+			case $_v in
+			[" $tab"]*) _v=${_v#?} ;;
+			*) break ;;
+			esac
+		done
+		case $_v in "~/"*) _v=$HOME/${_v#"~/"} ;; esac
+		q "$_v"
+	done <"$defaults"
+	eval "set -- $words"' "$@"'
+fi
+
+extra_env= extra_guest= extra_all= storage=${ROOTFS_BIND_STORAGE:-} user_program=
+volumes= hostname= kernel= low_ports= isolated= shared= user_gid= user_set=
+no_link2symlink= no_sysvipc= no_kill_on_exit=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--*=*)
+		_o=${1%%=*} _v=${1#*=}
+		shift
+		set -- "$_o" "$_v" "$@"
+		;;
+	esac
+	case $1 in
+	-e | --env | --env-file | --entrypoint | -v | --volume | -u | --user | -w | --workdir | --hostname | --kernel-release)
+		[ $# -ge 2 ] || usage "$1 needs a value (see --help)"
+		;;
+	esac
+	case $1 in
+	-e | --env)
+		add_env "$1" "$2"
+		shift 2
+		;;
+	--env-file)
+		env_file "$2"
 		shift 2
 		;;
 	--entrypoint)
-		[ $# -ge 2 ] || die "$1 needs a program"
 		words=
 		q "$2"
 		entrypoint=$words cmd= user_program=1
 		shift 2
 		;;
+	-v | --volume)
+		add_volume "$1" "$2"
+		shift 2
+		;;
+	-u | --user)
+		user_set=$1\ $2
+		set_user "$1" "$2"
+		shift 2
+		;;
+	-w | --workdir)
+		case $2 in
+		/*) workdir=$2 ;;
+		*) usage "$1 $2: want an absolute path" ;;
+		esac
+		shift 2
+		;;
+	--hostname)
+		case $2 in
+		'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-]*) usage "$1 $2: want a host name (letters, digits, . and -, not starting with - or .)" ;;
+		esac
+		[ ${#2} -le 64 ] || usage "$1 $2: at most 64 characters"
+		hostname=$2
+		shift 2
+		;;
+	--kernel-release)
+		case $2 in
+		'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+_-]*) usage "$1 $2: want a release like 6.1.0 (letters, digits, . + _ -)" ;;
+		esac
+		[ ${#2} -le 64 ] || usage "$1 $2: at most 64 characters"
+		kernel=$2
+		shift 2
+		;;
+	-p | --fix-low-ports)
+		low_ports=$1
+		shift
+		;;
 	--bind-storage)
 		storage=1
+		shift
+		;;
+	--shared-tmp | --shared-home | --shared-x11)
+		shared="$shared $1"
+		shift
+		;;
+	--isolated)
+		isolated=1
+		shift
+		;;
+	--no-link2symlink)
+		no_link2symlink=1
+		shift
+		;;
+	--no-sysvipc)
+		no_sysvipc=1
+		shift
+		;;
+	--no-kill-on-exit)
+		no_kill_on_exit=1
 		shift
 		;;
 	-h | --help)
@@ -308,9 +731,7 @@ grep -Eq '"status": *"ready"' "$rootfs/.rootfs-pull/state.json" 2>/dev/null ||
 # The container's environment: nothing from the host but TERM.
 words=
 [ -n "${TERM:-}" ] && q "TERM=$TERM"
-{{- range .Env}}
-q {{q .}}
-{{- end}}
+{{- .EnvLines}}
 env_words="$words$extra_env"
 words=
 {{- range .GuestEnv}}
@@ -334,6 +755,29 @@ guest_words() {
 	fi
 }
 
+# user_words appends the runtime's options for the user (the image's, or
+# -u/--user's).
+user_words() {
+	case $runtime in
+	proot)
+		if [ "$uid" = 0 ]; then
+			q -0
+		else
+			q -i
+			q "$uid:$gid"
+		fi
+		;;
+	chroot)
+		if [ "$uid" != 0 ] || [ "$gid" != 0 ]; then
+			q "--userspec=$uid:$gid"
+			q "--groups=$gid$groups"
+		fi
+		;;
+	ruri)
+		[ "$uid" = 0 ] || { q -E; q "$uid"; } ;;
+	esac
+}
+
 runtime=${ROOTFS_RUNTIME:-{{q .Cfg.Runtime}}}
 if [ "$runtime" = auto ]; then
 	if [ "$(id -u)" = 0 ]; then
@@ -342,6 +786,53 @@ if [ "$runtime" = auto ]; then
 		runtime=proot
 	fi
 fi
+
+# What only some runtimes can do is refused, in one line, by the others.
+case $runtime in
+chroot | ruri)
+	[ -z "$kernel" ] || usage "--kernel-release: $runtime shows the host's kernel; only proot can fake it (ROOTFS_RUNTIME=proot)"
+	[ -z "$low_ports" ] || usage "$low_ports: only proot moves ports; under $runtime the container runs as root, where every port binds"
+	;;
+esac
+[ "$runtime" != ruri ] || [ -z "$user_gid" ] ||
+	usage "$user_set: ruri sets only the user (its group comes from the image's /etc/passwd): use -u USER, or ROOTFS_RUNTIME=chroot or proot"
+
+# Android (the same signs rootfs-pull reads): Termux's and Android's own
+# directories are shown inside, unless --isolated.
+android=
+if [ -e "$android_root/system/bin/linker64" ] || [ -e "$android_root/system/bin/linker" ] ||
+	[ -e "$android_root/system/build.prop" ] || [ -n "${ANDROID_ROOT:-}" ] || [ -n "${ANDROID_DATA:-}" ]; then
+	android=1
+fi
+case ${PREFIX:-} in /data/data/com.termux/*) android=1 ;; esac
+
+# --shared-*, and Android's binds, are volumes before the user's own.
+user_volumes=$volumes volumes=
+shared_tmp=/tmp
+[ -z "${PREFIX:-}" ] || [ ! -d "$android_root$PREFIX/tmp" ] || shared_tmp=$android_root$PREFIX/tmp
+for s in $shared; do
+	case $s in
+	--shared-tmp) add_volume "$s" "$shared_tmp:/tmp" ;;
+	--shared-x11)
+		[ -d "$shared_tmp/.X11-unix" ] || usage "$s: $shared_tmp/.X11-unix does not exist (start the X server, e.g. termux-x11, first)"
+		add_volume "$s" "$shared_tmp/.X11-unix:/tmp/.X11-unix"
+		;;
+	--shared-home)
+		[ -n "${HOME:-}" ] && [ -d "$HOME" ] || usage "$s: \$HOME is not a directory here"
+		add_volume "$s" "$HOME:$home"
+		;;
+	esac
+done
+if [ -n "$android" ] && [ -z "$isolated" ]; then
+	for d in ${PREFIX:+"$PREFIX"} /system /apex /vendor /odm /product /system_ext /data/app /data/dalvik-cache \
+		/linkerconfig/ld.config.txt /linkerconfig/com.android.art/ld.config.txt /plat_property_contexts /property_contexts; do
+		case $d in *:*) continue ;; esac
+		if [ -d "$android_root$d" ] && [ -x "$android_root$d" ] || [ -f "$android_root$d" ] && [ -r "$android_root$d" ]; then
+			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d"
+		fi
+	done
+fi
+volumes=$volumes$user_volumes
 
 qemu=
 if [ -n "$qemu_arch" ]; then
@@ -421,9 +912,42 @@ proot)
 	words="$words $env_words"
 	q "$proot"
 {{words (rest .Proot)}}	help=$("$proot" --help 2>&1 || :)
-	case $help in *--link2symlink*) q --link2symlink ;; esac
-	case $help in *--kill-on-exit*) q --kill-on-exit ;; esac
-	case $help in *--sysvipc*) q --sysvipc ;; esac
+	case $help in *--link2symlink*) [ -n "$no_link2symlink" ] || q --link2symlink ;; esac
+	case $help in *--kill-on-exit*) [ -n "$no_kill_on_exit" ] || q --kill-on-exit ;; esac
+	case $help in *--sysvipc*) [ -n "$no_sysvipc" ] || q --sysvipc ;; esac
+	# -L: lstat's size of a symlink is its target's length (dpkg checks).
+	case $help in *"$nl  -L$nl"* | *"$nl  -L,"*) q -L ;; esac
+	if [ -n "$low_ports" ]; then
+		case $help in
+		*"$nl  -p$nl"* | *"$nl  -p,"*) q -p ;;
+		*) [ "$(id -u)" = 0 ] || die "$low_ports: $proot cannot move ports (Termux's proot can: pkg install proot); here a port below 1024 needs root" ;;
+		esac
+	fi
+	# uname: --kernel-release (on Android a recent one by default, so a new
+	# glibc does not stop with "FATAL: kernel too old": with Termux's proot,
+	# as proot-distro does; not through qemu, whose guest asks qemu, and
+	# where other proot builds fail with -k), --hostname.
+	release=$kernel
+	if [ -z "$release" ] && [ -n "$android" ] && [ -z "$qemu" ]; then
+		case $help in *--link2symlink*) release=$kernel_default ;; esac
+	fi
+	if [ -n "$hostname" ]; then
+		[ -n "$release" ] || release=$(uname -r)
+		machine=$(uname -m)
+		case $qemu_arch in
+		'') ;;
+		i386) machine=i686 ;;
+		arm) machine=armv7l ;;
+		*) machine=$qemu_arch ;;
+		esac
+		version=$(uname -v)
+		case $release$version$machine in *\\*) die "the host's uname holds a backslash: cannot fake --hostname" ;; esac
+		q -k
+		q "\\Linux\\$hostname\\$release\\$version\\$machine\\(none)\\-1\\"
+	elif [ -n "$release" ]; then
+		q -k
+		q "$release"
+	fi
 	# The rootfs's /tmp as /dev/shm. proot binds what a symlink there names
 	# on the host: the image (changed since the pull, maybe) must not choose.
 	if [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
@@ -434,11 +958,32 @@ proot)
 	fi
 	# Android >= 8 hides these from apps: show the rootfs's stand-ins (not
 	# through a symlink, for the same reason).
-	for f in loadavg stat uptime version vmstat; do
-		if ! cat "/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$f" ] &&
-			[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/proc" ] && [ ! -L "$rootfs/.rootfs-pull/proc/$f" ]; then
+	for f in loadavg stat uptime version vmstat sys/kernel/cap_last_cap sys/fs/inotify/max_user_watches \
+		sys/kernel/overflowuid sys/kernel/overflowgid; do
+		n=$f
+		while :; do
+			case $n in
+			*/*) n=${n%%/*}.${n#*/} ;;
+			*) break ;;
+			esac
+		done
+		if ! cat "$android_root/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$n" ] &&
+			[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/proc" ] && [ ! -L "$rootfs/.rootfs-pull/proc/$n" ]; then
 			q -b
-			q "$rootfs/.rootfs-pull/proc/$f:/proc/$f"
+			q "$rootfs/.rootfs-pull/proc/$n:/proc/$f"
+		fi
+	done
+	# Android: SELinux off, as far as the container can tell (an empty
+	# /sys/fs/selinux), and /dev/std* where the phone has none.
+	if [ -n "$android" ] && [ -d "$android_root/sys/fs/selinux" ] && [ -d "$rootfs/.rootfs-pull/empty" ] &&
+		[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/empty" ]; then
+		q -b
+		q "$rootfs/.rootfs-pull/empty:/sys/fs/selinux"
+	fi
+	for f in 0:stdin 1:stdout 2:stderr; do
+		if [ ! -e "$android_root/dev/${f#*:}" ] && [ ! -L "$android_root/dev/${f#*:}" ]; then
+			q -b
+			q "/proc/self/fd/${f%%:*}:/dev/${f#*:}"
 		fi
 	done
 	if [ -n "$storage" ]; then
@@ -446,6 +991,7 @@ proot)
 			[ -d "$d" ] && q -b && q "$d"
 		done
 	fi
+	volume_words
 	[ -z "$qemu" ] || { q -q; q "$qemu"; }
 	guest_words
 	words="$words $command"
@@ -457,7 +1003,7 @@ chroot)
 		die "this $platform rootfs needs qemu-$qemu_arch registered with binfmt_misc for chroot: use ROOTFS_RUNTIME=proot or ruri instead"
 	fi
 	chroot=$(prog chroot) || chroot=$(dry chroot) || die "chroot is not installed (coreutils)"
-	if [ {{q .ChrootUser}} != 0:0 ] && [ -z "${ROOTFS_DRY_RUN:-}" ] && ! userspec "$chroot"; then
+	if [ "$uid:$gid" != 0:0 ] && [ -z "${ROOTFS_DRY_RUN:-}" ] && ! userspec "$chroot"; then
 		# toybox's chroot (Android's /system/bin) and busybox's cannot
 		# switch user; Termux's coreutils can, also under su.
 		for c in "${PREFIX:-}/bin/chroot" {{q .TermuxChroot}}; do
@@ -467,7 +1013,7 @@ chroot)
 				break
 			fi
 		done
-		userspec "$chroot" || die "$chroot cannot start the container as its user {{c .ChrootUser}} (no --userspec: toybox's or busybox's chroot): install coreutils (Termux: pkg install coreutils) or ruri, or use ROOTFS_RUNTIME=proot"
+		userspec "$chroot" || die "$chroot cannot start the container as user $uid:$gid (no --userspec: toybox's or busybox's chroot): install coreutils (Termux: pkg install coreutils) or ruri, or use ROOTFS_RUNTIME=proot"
 	fi
 	sh=$(prog sh) || sh={{q .Shell}}
 	unshare=$(prog unshare) || unshare=$(dry unshare) || die "chroot needs unshare (util-linux, or toybox on Android) to keep its mounts private: install it, or use ROOTFS_RUNTIME=ruri or proot"
@@ -480,6 +1026,7 @@ chroot)
 	words=
 	q "$unshare"
 	q -m
+	[ -z "$hostname" ] || q -u
 	q "$sh"
 	q -c
 	q 'set -e
@@ -494,9 +1041,24 @@ chroot)
 		mount -o rbind /dev "$r/dev"
 		[ -e "$r/dev/pts/ptmx" ] || mount -t devpts devpts "$r/dev/pts" 2>/dev/null || :
 		[ -d "$r/dev/shm" ] && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm" || :
+		while [ "$1" = --volume ]; do
+			if [ "$4" = ro ]; then
+				mount -o bind "$2" "$r$3"
+				mount -o remount,bind,ro "$r$3"
+			else
+				mount -o rbind "$2" "$r$3"
+			fi
+			shift 4
+		done
+		if [ "$1" = --hostname ]; then
+			hostname "$2"
+			shift 2
+		fi
 		exec "$@"'
 	q "$me"
 	q "$rootfs"
+	volume_words
+	[ -z "$hostname" ] || { q --hostname; q "$hostname"; }
 	q "$(prog env || echo env)"
 	q -i
 	q --
@@ -515,6 +1077,8 @@ ruri)
 	eval "set -- $extra_all"
 	for kv; do q -e; q "${kv%%=*}"; q "${kv#*=}"; done
 	if [ -n "$storage" ] && [ -d /sdcard ]; then q -m; q /sdcard; q /sdcard; fi
+	volume_words
+	[ -z "$hostname" ] || { q -u; q -t; q "$hostname"; }
 	[ -z "$qemu" ] || { q -a; q "$qemu_arch"; q -q; q "$qemu"; }
 	q "$rootfs"
 	words="$words $command"
@@ -524,3 +1088,12 @@ ruri)
 *) die "ROOTFS_RUNTIME=$runtime: want proot, chroot, ruri or auto" ;;
 esac
 `))
+
+// groupsWord is the script's $groups: ",GID,GID" of u's supplementary groups.
+func groupsWord(u User) string {
+	var b strings.Builder
+	for _, g := range u.Groups {
+		fmt.Fprintf(&b, ",%d", g)
+	}
+	return b.String()
+}

@@ -500,6 +500,11 @@ type jsonStart struct {
 	Runtime        string   `json:"runtime"`
 	RuntimeCommand []string `json:"runtime_command"`
 	Qemu           string   `json:"qemu,omitempty"`
+	// The launcher's defaults file, its words, and those of its options a
+	// raw runtime_command cannot carry (only the launcher does them).
+	DefaultsFile string   `json:"defaults_file,omitempty"`
+	Defaults     []string `json:"defaults,omitempty"`
+	LauncherOnly []string `json:"launcher_only,omitempty"`
 }
 
 // writeJSON prints v as indented JSON. Go's encoder escapes control

@@ -168,10 +168,25 @@ func reachable(dir string) bool {
 }
 
 // newStartInfo says how to start the rootfs in dir: through its launcher
-// script (if one was written), and with the raw runtime command line.
+// script (if one was written), and with the raw runtime command line. The
+// launcher's defaults file, beside it, is applied to the raw line where a
+// raw line can carry its options (start-command shows the effective
+// command line).
 func newStartInfo(dir, script string, cfg launcher.Config) (jsonStart, error) {
 	rt := launcher.Effective(cfg.Runtime, os.Geteuid() == 0)
-	line, err := launcher.Command(rt, dir, cfg, nil)
+	var opts launcher.Options
+	var defaults []string
+	if script != "" {
+		var err error
+		file := launcher.DefaultsPath(script)
+		if defaults, err = launcher.ReadDefaults(file, os.Getenv("HOME")); err != nil {
+			return jsonStart{}, err
+		}
+		if opts, _, err = launcher.ParseOptions(defaults); err != nil {
+			return jsonStart{}, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	line, left, err := launcher.CommandWith(rt, dir, cfg, opts, nil)
 	if err != nil {
 		return jsonStart{}, err
 	}
@@ -179,6 +194,14 @@ func newStartInfo(dir, script string, cfg launcher.Config) (jsonStart, error) {
 		DefaultCommand: cfg.DefaultCommand(),
 		Runtime:        rt,
 		RuntimeCommand: line,
+		Defaults:       defaults,
+		LauncherOnly:   left,
+	}
+	if len(defaults) > 0 {
+		info.DefaultsFile = displayPath(launcher.DefaultsPath(script))
+	}
+	if opts.Entrypoint != nil { // as docker run --entrypoint: the Cmd goes too
+		info.DefaultCommand = []string{*opts.Entrypoint}
 	}
 	if cfg.QemuArch != "" {
 		info.Qemu, _ = launcher.FindQemu(cfg.QemuArch)
@@ -212,7 +235,15 @@ func (s jsonStart) print(w io.Writer) {
 	if s.Launcher != "" {
 		l := displayArgs([]string{s.Launcher})
 		fmt.Fprintf(w, "Start it with:\n  %s\t\t# runs %s\n  %s ls -l /\t# or any command\n", l, def, l)
-		fmt.Fprintf(w, "Without the launcher (%s):\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
+		if len(s.Defaults) > 0 {
+			fmt.Fprintf(w, "  (with the options of %s first: %s)\n", display(s.DefaultsFile), displayArgs(s.Defaults))
+			fmt.Fprintf(w, "Without the launcher (%s), with those options:\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
+			if len(s.LauncherOnly) > 0 {
+				fmt.Fprintf(w, "  (only the launcher does: %s)\n", displayArgs(s.LauncherOnly))
+			}
+		} else {
+			fmt.Fprintf(w, "Without the launcher (%s):\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
+		}
 	} else {
 		fmt.Fprintf(w, "Start it with (%s):\n  %s\n", s.Runtime, displayArgs(s.RuntimeCommand))
 	}

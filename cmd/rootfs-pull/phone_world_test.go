@@ -265,7 +265,7 @@ func TestPhoneWorld(t *testing.T) {
 		}
 		defer os.Rename(termux+".away", termux)
 		r := root("/data/local/tmp/start-user.sh")
-		if r.Code != 1 || r.Stdout != "" || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "cannot start the container as its user 1000:1000") ||
+		if r.Code != 1 || r.Stdout != "" || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "cannot start the container as user 1000:1000") ||
 			!strings.Contains(r.Stderr, "pkg install coreutils") {
 			t.Errorf("toybox's chroot only, a user image: exit %d, stdout %q, stderr %q; want one line saying what to install", r.Code, r.Stdout, r.Stderr)
 		}

@@ -17,6 +17,8 @@ func main() {
 		if filepath.Base(os.Args[0]) == "chroot" { // as GNU coreutils' chroot, which can switch user
 			os.Stdout.WriteString("  --userspec=USER:GROUP  specify user and group (ID or name) to use\n")
 		}
+		// A test may give it a proot's help text to show (Termux's).
+		os.Stdout.WriteString(os.Getenv("FAKERUNTIME_HELP"))
 		return
 	}
 	dir := filepath.Dir(os.Args[0])

@@ -1,0 +1,85 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultKernelRelease is what uname -r says under proot on Android (and
+// the /proc/version stand-in): recent enough that a new glibc does not stop
+// with "FATAL: kernel too old" on an old phone kernel, as proot-distro's
+// default is.
+const DefaultKernelRelease = "6.17.0-rootfs-pull"
+
+// The defaults file: options a user always wants for one rootfs
+// (--shared-tmp, -v ~/src:/src), read by the launcher before its own
+// arguments. It lives beside the launcher, start-NAME.defaults, not in the
+// rootfs: a container can write its rootfs (and DIR/.rootfs-pull), and must
+// not choose how the host starts it. rootfs-pull never writes it, so an
+// update (which rewrites the launcher) keeps it.
+//
+// Its format is read as words, never run as shell: one option a line, the
+// option then (after blanks) its value, the rest of the line, where a
+// leading "~/" is $HOME/; blank lines and lines starting with # are
+// skipped. A line that is not an option (a command) is refused.
+
+// DefaultsPath is the defaults file of the launcher at path:
+// start-NAME.sh → start-NAME.defaults.
+func DefaultsPath(path string) string {
+	return strings.TrimSuffix(path, ".sh") + ".defaults"
+}
+
+// ErrDefaults: the defaults file is unusable (not a regular file, or a
+// line that is not an option).
+var ErrDefaults = errors.New("unusable defaults file")
+
+// maxDefaults is the largest defaults file read.
+const maxDefaults = 64 << 10
+
+// ReadDefaults reads the defaults file at path as the launcher does and
+// returns its words (nil, nil when there is none). home replaces a
+// leading "~/" of a value.
+func ReadDefaults(path, home string) ([]string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	b, ok := readSmallRegular(path, maxDefaults)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a readable regular file of at most 64 KiB (a symlink?)", ErrDefaults, path)
+	}
+	var words []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := strings.TrimLeft(strings.TrimSuffix(sc.Text(), "\r"), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "-") {
+			return nil, fmt.Errorf("%w: %s: %s: want an option, one a line", ErrDefaults, filepath.Base(path), Printable(line, 60))
+		}
+		opt, value, hasValue := strings.Cut(line, " ")
+		if i := strings.IndexByte(opt, '\t'); i >= 0 {
+			opt, value, hasValue = line[:i], line[i+1:], true
+		}
+		switch opt {
+		case "--no-defaults", "-h", "--help", "--":
+			return nil, fmt.Errorf("%w: %s: %s cannot be a default", ErrDefaults, filepath.Base(path), opt)
+		}
+		words = append(words, opt)
+		if !hasValue {
+			continue
+		}
+		value = strings.TrimLeft(value, " \t")
+		if rest, ok := strings.CutPrefix(value, "~/"); ok {
+			value = home + "/" + rest
+		}
+		words = append(words, value)
+	}
+	return words, nil
+}
