@@ -30,6 +30,7 @@ const (
 	retAllow  = unix.SECCOMP_RET_ALLOW
 	retTrap   = unix.SECCOMP_RET_TRAP // SIGSYS, what Android's app filter returns
 	retEACCES = unix.SECCOMP_RET_ERRNO | uint32(unix.EACCES)
+	retENOSYS = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 
 	maxInsns = 4096 // BPF_MAXINSNS
 )
@@ -52,13 +53,25 @@ func allowedNumbers(p archPolicy) (map[uint32]string, error) {
 	return out, nil
 }
 
+// hostLibcThreads are the syscalls glibc makes for every thread it
+// starts and that Android's app policy does not allow, bionic making
+// none of them: pthread_create calls clone3, the new thread registers
+// rseq and its robust futex list. A Go program built with cgo or -race
+// runs on the host's glibc, so under a faithful filter its next thread
+// would die. With hostLibc, clone3 fails with ENOSYS (glibc then uses
+// clone, which Android allows) and the other two are allowed (glibc
+// aborts when a thread cannot register rseq after the first one could).
+// Go code itself makes none of them.
+var hostLibcThreads = map[string]uint32{"clone3": retENOSYS, "rseq": retAllow, "set_robust_list": retAllow}
+
 // buildFilter returns the BPF program of Android's app policy for p:
 // a foreign seccomp_data.arch (or, on x86_64, an x32 number) traps;
 // with denyLinks, link and linkat fail with EACCES (SELinux denies apps
-// hard links since Android 6); the allowlist is allowed, first the
-// priority syscalls, then a binary search over ranges of numbers as
-// genseccomp.py lays it out; everything else traps (SIGSYS).
-func buildFilter(p archPolicy, denyLinks bool) ([]unix.SockFilter, error) {
+// hard links since Android 6); with hostLibc, hostLibcThreads get what
+// glibc needs; the allowlist is allowed, first the priority syscalls, then a
+// binary search over ranges of numbers as genseccomp.py lays it out;
+// everything else traps (SIGSYS).
+func buildFilter(p archPolicy, denyLinks, hostLibc bool) ([]unix.SockFilter, error) {
 	allowed, err := allowedNumbers(p)
 	if err != nil {
 		return nil, err
@@ -81,6 +94,14 @@ func buildFilter(p archPolicy, denyLinks bool) ([]unix.SockFilter, error) {
 			if nr, ok := p.nr[n]; ok {
 				b.jump(unix.BPF_JEQ, nr, 0, 1)
 				b.ret(retEACCES)
+			}
+		}
+	}
+	if hostLibc {
+		for _, n := range []string{"clone3", "rseq", "set_robust_list"} {
+			if nr, ok := p.nr[n]; ok && allowed[nr] == "" {
+				b.jump(unix.BPF_JEQ, nr, 0, 1)
+				b.ret(hostLibcThreads[n])
 			}
 		}
 	}

@@ -160,8 +160,9 @@ func TestFilter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, deny := range []bool{false, true} {
-			prog, err := buildFilter(p, deny)
+		for i := 0; i < 4; i++ {
+			deny, libc := i&1 != 0, i&2 != 0
+			prog, err := buildFilter(p, deny, libc)
 			if err != nil {
 				t.Fatalf("%s: %v", goarch, err)
 			}
@@ -178,11 +179,15 @@ func TestFilter(t *testing.T) {
 				case p.x32 && nr&x32Bit != 0:
 				case deny && (nr == p.nr["linkat"] || (nr == p.nr["link"] && goarch == "amd64")):
 					want = retEACCES
+				case libc && nr == p.nr["clone3"]:
+					want = retENOSYS
+				case libc && (nr == p.nr["rseq"] || nr == p.nr["set_robust_list"]):
+					want = retAllow
 				case allowed[nr] != "":
 					want = retAllow
 				}
 				if got := runBPF(t, prog, nr, p.audit); got != want {
-					t.Errorf("%s deny=%v: syscall %d (%s) → %#x, want %#x", goarch, deny, nr, allowed[nr], got, want)
+					t.Errorf("%s deny=%v libc=%v: syscall %d (%s) → %#x, want %#x", goarch, deny, libc, nr, allowed[nr], got, want)
 				}
 			}
 			other := policies["arm64"].audit
