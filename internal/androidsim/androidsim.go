@@ -60,6 +60,9 @@ func Install(denyLinks bool) error {
 	}
 	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC,
 		uintptr(unsafe.Pointer(&prog))); errno != 0 {
+		if errno == unix.ENOSYS || errno == unix.EINVAL {
+			return fmt.Errorf("androidsim: seccomp: %w (a kernel without seccomp filters, or qemu-user, which does not emulate them)", errno)
+		}
 		return fmt.Errorf("androidsim: seccomp: %w", errno)
 	}
 	return nil
