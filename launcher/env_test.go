@@ -17,6 +17,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/rootfs-pull/rootfs-pull/internal/androidsim"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
@@ -36,6 +37,7 @@ func TestValidEnv(t *testing.T) {
 var fakeRuntimeDir string
 
 func TestMain(m *testing.M) {
+	androidsim.InstallIfChild()
 	code := m.Run()
 	if fakeRuntimeDir != "" {
 		os.RemoveAll(fakeRuntimeDir)

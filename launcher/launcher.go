@@ -8,7 +8,6 @@ package launcher
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -157,8 +156,8 @@ func knownQemu(arch string) bool {
 	return false
 }
 
-// lookPath is exec.LookPath (tests replace it).
-var lookPath = exec.LookPath
+// lookPath is findProgram (tests replace it).
+var lookPath = findProgram
 
 // hostPath is the absolute path of the host program name: where PATH has
 // it, else where it would be installed (Termux's $PREFIX/bin, else /usr/bin
@@ -382,7 +381,7 @@ func Effective(runtime string, asRoot bool) string {
 	if !asRoot {
 		return Proot
 	}
-	if _, err := exec.LookPath("ruri"); err == nil {
+	if _, err := findProgram("ruri"); err == nil {
 		return Ruri
 	}
 	return Chroot
