@@ -46,13 +46,26 @@ const wrapArg = "-androidsim.exec"
 // (clone3 fails with ENOSYS, rseq and set_robust_list work), so that it
 // can go on starting threads; see hostLibcThreads.
 func Install(denyLinks bool) error {
+	var shim map[string]uint32
+	if onHostLibc() {
+		shim = hostLibcThreads
+	}
+	return install(denyLinks, shim, false)
+}
+
+// install is Install with shim's answers for its syscalls (see
+// buildFilter); with linksOnly, only links are denied (linksOnlyFilter).
+func install(denyLinks bool, shim map[string]uint32, linksOnly bool) error {
 	p, ok := policies[runtime.GOARCH]
 	if !ok {
 		return fmt.Errorf("androidsim: no Android seccomp policy for GOARCH=%s (amd64 and arm64 have one)", runtime.GOARCH)
 	}
-	filter, err := buildFilter(p, denyLinks, onHostLibc())
+	filter, err := buildFilter(p, denyLinks, shim)
 	if err != nil {
 		return err
+	}
+	if linksOnly {
+		filter = linksOnlyFilter(p)
 	}
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {

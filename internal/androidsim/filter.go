@@ -67,11 +67,11 @@ var hostLibcThreads = map[string]uint32{"clone3": retENOSYS, "rseq": retAllow, "
 // buildFilter returns the BPF program of Android's app policy for p:
 // a foreign seccomp_data.arch (or, on x86_64, an x32 number) traps;
 // with denyLinks, link and linkat fail with EACCES (SELinux denies apps
-// hard links since Android 6); with hostLibc, hostLibcThreads get what
-// glibc needs; the allowlist is allowed, first the priority syscalls, then a
+// hard links since Android 6); the syscalls in shim (hostLibcThreads or
+// none) get its answers; the allowlist is allowed, first the priority syscalls, then a
 // binary search over ranges of numbers as genseccomp.py lays it out;
 // everything else traps (SIGSYS).
-func buildFilter(p archPolicy, denyLinks, hostLibc bool) ([]unix.SockFilter, error) {
+func buildFilter(p archPolicy, denyLinks bool, shim map[string]uint32) ([]unix.SockFilter, error) {
 	allowed, err := allowedNumbers(p)
 	if err != nil {
 		return nil, err
@@ -97,12 +97,15 @@ func buildFilter(p archPolicy, denyLinks, hostLibc bool) ([]unix.SockFilter, err
 			}
 		}
 	}
-	if hostLibc {
-		for _, n := range []string{"clone3", "rseq", "set_robust_list"} {
-			if nr, ok := p.nr[n]; ok && allowed[nr] == "" {
-				b.jump(unix.BPF_JEQ, nr, 0, 1)
-				b.ret(hostLibcThreads[n])
-			}
+	shimmed := make([]string, 0, len(shim))
+	for n := range shim {
+		shimmed = append(shimmed, n)
+	}
+	sort.Strings(shimmed)
+	for _, n := range shimmed {
+		if nr, ok := p.nr[n]; ok && allowed[nr] == "" {
+			b.jump(unix.BPF_JEQ, nr, 0, 1)
+			b.ret(shim[n])
 		}
 	}
 	for _, n := range prio {
@@ -130,6 +133,25 @@ func buildFilter(p archPolicy, denyLinks, hostLibc bool) ([]unix.SockFilter, err
 		return nil, fmt.Errorf("androidsim: %s: %d BPF instructions, over the kernel's %d", p.bionic, len(b.prog), maxInsns)
 	}
 	return b.prog, nil
+}
+
+// linksOnlyFilter lets every syscall through but link and linkat, which
+// fail with EACCES as they do for apps: for the host's glibc programs that
+// stand in for Termux's in the Android world (see runner.go).
+func linksOnlyFilter(p archPolicy) []unix.SockFilter {
+	var b bpf
+	b.ld(offArch)
+	b.jump(unix.BPF_JEQ, p.audit, 1, 0)
+	b.ret(retTrap)
+	b.ld(offNr)
+	for _, n := range []string{"link", "linkat"} {
+		if nr, ok := p.nr[n]; ok {
+			b.jump(unix.BPF_JEQ, nr, 0, 1)
+			b.ret(retEACCES)
+		}
+	}
+	b.ret(retAllow)
+	return b.prog
 }
 
 // span is the syscall numbers lo ≤ nr < hi.

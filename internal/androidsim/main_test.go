@@ -6,6 +6,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	RunnerIfChild()
 	InstallIfChild()
 	os.Exit(m.Run())
 }

@@ -162,7 +162,11 @@ func TestFilter(t *testing.T) {
 		}
 		for i := 0; i < 4; i++ {
 			deny, libc := i&1 != 0, i&2 != 0
-			prog, err := buildFilter(p, deny, libc)
+			var shim map[string]uint32
+			if libc {
+				shim = hostLibcThreads
+			}
+			prog, err := buildFilter(p, deny, shim)
 			if err != nil {
 				t.Fatalf("%s: %v", goarch, err)
 			}

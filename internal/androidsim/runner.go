@@ -2,6 +2,7 @@ package androidsim
 
 import (
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -88,11 +89,35 @@ func runner(v string) error {
 		prog = p
 	}
 	if s.App {
-		if err := Install(true); err != nil {
+		// A static Go program, like rootfs-pull's builds, meets Android's app
+		// policy as it is (the runner's own threads excepted: it is this
+		// test binary, maybe on glibc, until it execs). The host's
+		// glibc-linked programs stand in for Termux's bionic-linked ones
+		// (dash, proot, toybox): they make syscalls bionic never makes,
+		// and Termux's proot answers a guest's forbidden syscalls itself
+		// (its SIGSYS handler), which Debian's cannot; qemu-user stands in
+		// for the phone's CPU. They run with links denied only.
+		if err := install(true, hostLibcThreads, !staticGo(prog)); err != nil {
 			return err
 		}
 	}
 	return syscall.Exec(prog, s.Argv, s.Env)
+}
+
+// staticGo reports whether the program at path is a static Go program:
+// no ELF interpreter, and Go's build information.
+func staticGo(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false // a script: its interpreter is a host program
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return f.Section(".go.buildinfo") != nil
 }
 
 // lookPathIn finds prog in the PATH of env, as a shell would.

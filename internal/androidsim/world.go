@@ -117,7 +117,7 @@ var worldOnce struct {
 
 // Termux's commands a launcher or a user's shell uses, from the host
 // (Termux has coreutils, grep, sed in $PREFIX/bin).
-var termuxCommands = []string{"env", "id", "cat", "dirname", "grep", "sed", "ls", "mkdir", "rm", "uname", "chroot", "proot"}
+var termuxCommands = []string{"env", "id", "cat", "dirname", "grep", "sed", "ls", "mkdir", "rm", "uname", "chroot", "ln", "proot"}
 
 // The toybox applets of Android's /system/bin that a launcher's root path
 // may use: no --userspec in its chroot, no util-linux.
