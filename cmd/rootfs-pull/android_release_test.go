@@ -25,7 +25,7 @@ import (
 // no library, only a loader that maps a PIE and jumps to it.
 const glibcLinker = "/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1"
 
-// androidBinaryEnv hands the android build, made outside the world (whose
+// androidBinaryEnv hands a release build, made outside the world (whose
 // missing /bin/sh the build script needs), to the test run inside it.
 const androidBinaryEnv = "ROOTFS_PULL_TEST_ANDROID_BINARY"
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -146,11 +145,6 @@ func TestPhoneWorld(t *testing.T) {
 			t.Errorf("the launcher's #! line is %q: there is no /bin/sh on a phone", first)
 		}
 		launch(t, res.Launcher, nil, "from the phone v1 0\nwhiteout-applied\n")
-		if os.Getenv("DEBUG_STRACE") != "" {
-			r := app(t, nil, "/usr/bin/strace", "-f", "-o", w.Home+"/trace", res.Launcher)
-			b, _ := exec.Command("grep", "-m5", "SIGSYS", w.Home+"/trace").CombinedOutput()
-			t.Fatalf("strace: %d %s\n%s", r.Code, r.Stderr, b)
-		}
 
 		pushTag(t, reg.Host, "team/app", "latest", phoneImage(t, "2", ""))
 		res = pull(t, nil, "--update", image, dir)
