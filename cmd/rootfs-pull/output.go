@@ -109,7 +109,7 @@ func (p *printer) success(r *pull.Result) {
 	}
 	if p.json {
 		writeJSON(p.stdout, jsonResult{
-			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
+			Image: im.DisplayName(), Reference: im.Identity(), Digest: im.Digest.String(),
 			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
 			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
 			Seconds: r.Duration.Seconds(), Stats: r.Stats, DroppedEnv: r.Launch.DroppedEnv, jsonStart: info,
@@ -124,10 +124,10 @@ func (p *printer) success(r *pull.Result) {
 		fmt.Fprintln(p.stderr, "rootfs-pull: warning: "+w)
 	}
 	if r.UpToDate {
-		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()))
+		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.DisplayName(), im.Platform, shortDigest(im.Digest.String()))
 	} else {
 		fmt.Fprintf(p.stdout, "Pulled %s (%s, %s) into %s: %s in %d layer%s, %s\n",
-			im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()), r.Dir, humanBytes(im.Size()),
+			im.DisplayName(), im.Platform, shortDigest(im.Digest.String()), r.Dir, humanBytes(im.Size()),
 			len(im.Manifest.Layers), plural(len(im.Manifest.Layers)), r.Duration.Round(10*time.Millisecond))
 		if note := skippedNote(r.Stats); note != "" {
 			fmt.Fprintln(p.stdout, note)
