@@ -286,7 +286,7 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 	pf := startPrefetch(ctx, src, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
 	for i, desc := range im.Manifest.Layers {
-		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
+		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: layerName(im, i), Size: desc.Size}
 		if state.Layers[i].Applied {
 			res.Resumed++
 			ev.Kind = EventLayerCached
@@ -322,7 +322,7 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 			// The layer stays marked unapplied, and Applying (when any of
 			// it reached the tree) has the next run rebuild the tree.
 			state.Save(o.Dir)
-			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(desc.Digest), err)
+			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(layerName(im, i)), err)
 		}
 		state.Layers[i].Applied = true
 		state.Applying = ""
@@ -466,7 +466,7 @@ func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir 
 		blob.Close()
 	}()
 	counted := &countingReader{r: ra, progress: progress,
-		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
+		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: layerName(im, i), Size: desc.Size}}
 	// The decompressor may read on its own goroutine from here on: counted
 	// is not touched again.
 	dr, format, err := decompress.NewReader(desc.MediaType, counted)
@@ -580,6 +580,15 @@ func diffID(im *registry.Image, i int) digest.Digest {
 		return ids[i]
 	}
 	return ""
+}
+
+// layerName is how progress and messages name layer i: its digest, else
+// its diff_id.
+func layerName(im *registry.Image, i int) digest.Digest {
+	if d := im.Manifest.Layers[i].Digest; d != "" {
+		return d
+	}
+	return diffID(im, i)
 }
 
 // checkVerifiable refuses, before anything is written, an image one of

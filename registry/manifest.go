@@ -262,3 +262,8 @@ func manifestMediaType(contentType string, raw []byte) string {
 	}
 	return contentType
 }
+
+// DocumentMediaType is the media type of a manifest or index document:
+// its own mediaType field, else hint (a descriptor's or a Content-Type),
+// else what its fields say it is.
+func DocumentMediaType(raw []byte, hint string) string { return manifestMediaType(hint, raw) }
