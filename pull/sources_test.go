@@ -116,4 +116,3 @@ func TestPullFromSkopeoCopies(t *testing.T) {
 }
 
 var amd64 = registry.Platform{OS: "linux", Architecture: "amd64"}
-
