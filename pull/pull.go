@@ -473,9 +473,9 @@ func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir 
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	algo := diffID.Algorithm()
-	if diffID == "" {
-		algo = digest.Canonical // hashed for nothing: the blob's digest is the check
+	algo := digest.Canonical // with no diff_id, hashed for nothing: the blob's digest is the check
+	if diffID != "" {
+		algo = diffID.Algorithm()
 	}
 	verifier := newAsyncHasher(algo)
 	defer verifier.Close()
