@@ -46,8 +46,10 @@ type Options struct {
 	Size int64
 	// HTTP fetches a URL (nil: a client with bounded timeouts).
 	HTTP *http.Client
-	// Name is how messages name it (default: the path or URL).
-	Name string
+	// Name is how messages name it (default: the path or URL), and
+	// FullName the identity its rootfs records (default: the file's
+	// absolute path or the URL).
+	Name, FullName string
 	// Config is the image config to start it with (default: /bin/sh as
 	// a login shell); Platform in it, if set, is the tarball's.
 	Config *ocispec.Image
@@ -159,6 +161,9 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 		}
 	}
 	im.Digest = layer.Digest // "" for a URL without --sha256: never up to date
+	if s.o.FullName != "" {
+		im.FullName = s.o.FullName
+	}
 	var cfg ocispec.Image
 	if s.o.Config != nil {
 		cfg = *s.o.Config
