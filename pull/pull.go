@@ -322,7 +322,11 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 			// The layer stays marked unapplied, and Applying (when any of
 			// it reached the tree) has the next run rebuild the tree.
 			state.Save(o.Dir)
-			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(layerName(im, i)), err)
+			name := ""
+			if n := layerName(im, i); n != "" {
+				name = " " + registry.ShortDigest(n)
+			}
+			return false, fmt.Errorf("layer %d/%d%s: %w", i+1, len(state.Layers), name, err)
 		}
 		state.Layers[i].Applied = true
 		state.Applying = ""
