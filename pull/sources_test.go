@@ -2,6 +2,7 @@ package pull_test
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -116,3 +117,45 @@ func TestPullFromSkopeoCopies(t *testing.T) {
 }
 
 var amd64 = registry.Platform{OS: "linux", Architecture: "amd64"}
+
+// TestPullOCIIndexPlatform: skopeo copies a multi-platform index whole
+// (--all) into a layout and an archive; --platform picks from it as from
+// the registry, and a platform it lacks is refused naming those it has.
+func TestPullOCIIndexPlatform(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	p := testimage.Pusher{Host: reg.Host}
+	if _, err := p.PushIndex(ctx(t), "src/multi", "v1", false,
+		platformImage("linux", "amd64", ""), platformImage("linux", "arm64", "v8"), platformImage("linux", "arm", "v7")); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	layout, file := filepath.Join(tmp, "layout"), filepath.Join(tmp, "multi.tar")
+	skopeo(t, "--all", "docker://"+reg.Host+"/src/multi:v1", "oci:"+layout+":v1")
+	skopeo(t, "--all", "docker://"+reg.Host+"/src/multi:v1", "oci-archive:"+file+":v1")
+	for _, kind := range []string{"oci", "oci-archive"} {
+		path := map[string]string{"oci": layout, "oci-archive": file}[kind]
+		for plat, want := range map[string]string{"linux/arm64": "linux/arm64/v8", "linux/arm/v7": "linux/arm/v7", "linux/amd64": "linux/amd64/", "linux/s390x": ""} {
+			t.Run(kind+"/"+plat, func(t *testing.T) {
+				pl, _ := registry.ParsePlatform(plat)
+				dir := filepath.Join(t.TempDir(), "r")
+				res, err := pull.PullFrom(ctx(t), openSource(t, kind, path, "v1"), pull.Options{Image: kind + ":" + path, Dir: dir, Launcher: "-", Platform: pl})
+				if want == "" {
+					var pe *registry.PlatformError
+					if !errors.As(err, &pe) || !strings.Contains(pull.Explain(err, pull.Options{Image: "x"}), "linux/arm/v7") {
+						t.Fatalf("err = %v, want a PlatformError listing what the index offers", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := readFile(t, filepath.Join(dir, "platform")); got != want {
+					t.Errorf("platform file = %q, want %q", got, want)
+				}
+				if res.Image.IndexDigest == "" {
+					t.Error("no index digest recorded")
+				}
+			})
+		}
+	}
+}
