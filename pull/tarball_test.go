@@ -124,6 +124,10 @@ func TestPullTarballSHA256(t *testing.T) {
 		if !errors.As(err, &ue) {
 			t.Errorf("a changed file: err = %v, want an UpdateError (--update)", err)
 		}
+		if _, err := pull.PullFrom(ctx(t), src, pull.Options{Image: file, Dir: dir, Launcher: "-", Update: true}); err != nil {
+			t.Fatalf("--update: %v", err)
+		}
+		checkMiniTree(t, dir) // the new file's wrapper x/ stripped, swapped in whole
 	})
 }
 
