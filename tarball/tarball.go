@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -63,10 +62,6 @@ type Source struct {
 	path, url string
 	want      digest.Digest // expected, or "" (not verified)
 	o         Options
-
-	mu   sync.Mutex
-	body io.ReadCloser // a response Resolve opened, for the first Blob
-	size int64
 }
 
 // LoginShell is the command a rootfs without an image config starts.
@@ -148,17 +143,9 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 			layer.Digest = d
 		}
 	} else {
+		// Nothing is downloaded yet: a rootfs already up to date (same
+		// --sha256) needs no byte of it.
 		im.FullName = s.url
-		resp, err := s.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		s.body = resp.Body
-		s.mu.Unlock()
-		if layer.Size == 0 && resp.ContentLength > 0 {
-			layer.Size = resp.ContentLength
-		}
 	}
 	im.Digest = layer.Digest // "" for a URL without --sha256: never up to date
 	if s.o.FullName != "" {
@@ -198,17 +185,11 @@ func (s *Source) Blob(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 		}
 		rc = f
 	} else {
-		s.mu.Lock()
-		rc, s.body = s.body, nil
-		s.mu.Unlock()
-		if rc == nil {
-			resp, err := s.get(ctx)
-			if err != nil {
-				return nil, err
-			}
-			rc = resp.Body
+		resp, err := s.get(ctx)
+		if err != nil {
+			return nil, err
 		}
-		rc = newStallReader(rc, s.o.StallTimeout)
+		rc = newStallReader(resp.Body, s.o.StallTimeout)
 	}
 	if desc.Digest == "" {
 		return rc, nil

@@ -130,6 +130,10 @@ func TestPullSourcesCLI(t *testing.T) {
 		if doc.Source != "lxc" || !doc.Verified || !strings.Contains(doc.Image, "lxc:debian/bookworm") {
 			t.Errorf("--json = %+v", doc)
 		}
+		absent := filepath.Join(t.TempDir(), "absent")
+		oneErrorLine(t, runCLI(t, "", "-q", srv.URL+"/absent.tar.xz", absent), 1, "404")
+		assertNotReady(t, absent)
+		oneErrorLine(t, runCLI(t, "", "-q", "--lxc-server", srv.URL, "lxc:debian/sid", absent), 1, "no such LXC image", "search lxc:")
 		r := runCLI(t, "", "search", "--lxc-server", srv.URL, "lxc:")
 		if r.code != 0 || !strings.Contains(r.stdout, "debian/bookworm") {
 			t.Errorf("search lxc: exit %d: %s %s", r.code, r.stdout, r.stderr)
