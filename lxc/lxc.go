@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -268,6 +269,8 @@ func checkPath(p string) error {
 	return nil
 }
 
+// isLoopback: host is a loopback address (a name is not trusted to be).
 func isLoopback(host string) bool {
-	return host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
