@@ -1,11 +1,14 @@
 // Package decompress turns a layer blob into its tar stream: gzip (with
 // package inflate, which decodes ahead on its own goroutine), zstd, or
-// plain tar, chosen by media type and confirmed by the stream's magic bytes.
+// plain tar, chosen by media type and confirmed by the stream's magic
+// bytes; and xz (github.com/ulikunitz/xz) or bzip2 (compress/bzip2),
+// which rootfs tarballs and LXC images use, by their magic bytes alone.
 package decompress
 
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 
 	"github.com/rootfs-pull/rootfs-pull/inflate"
 )
@@ -24,10 +28,12 @@ const (
 	Plain Format = iota
 	Gzip
 	Zstd
+	Xz
+	Bzip2
 )
 
 func (f Format) String() string {
-	return [...]string{"tar", "gzip", "zstd"}[f]
+	return [...]string{"tar", "gzip", "zstd", "xz", "bzip2"}[f]
 }
 
 // ErrUnsupported is returned for media types that are not image layers.
@@ -36,7 +42,13 @@ var ErrUnsupported = errors.New("unsupported layer media type")
 var (
 	gzipMagic = []byte{0x1f, 0x8b}
 	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	xzMagic   = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
 )
+
+// isBzip2 reports bzip2's magic: "BZh" and a block size from 1 to 9.
+func isBzip2(magic []byte) bool {
+	return len(magic) >= 4 && string(magic[:3]) == "BZh" && magic[3] >= '1' && magic[3] <= '9'
+}
 
 // FormatOf maps a layer media type to its compression. OCI, Docker and
 // their foreign/non-distributable variants are all understood.
@@ -64,10 +76,14 @@ func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
 		return nil, 0, err
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(4); bytes.HasPrefix(magic, gzipMagic) {
+	if magic, _ := br.Peek(6); bytes.HasPrefix(magic, gzipMagic) {
 		f = Gzip
 	} else if bytes.HasPrefix(magic, zstdMagic) {
 		f = Zstd
+	} else if bytes.HasPrefix(magic, xzMagic) {
+		f = Xz
+	} else if isBzip2(magic) {
+		f = Bzip2
 	} else if f != Plain && len(magic) > 0 {
 		return nil, f, fmt.Errorf("layer is labelled %s but is not %s data", mediaType, f)
 	}
@@ -86,6 +102,16 @@ func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
 			return nil, f, fmt.Errorf("zstd: %w", err)
 		}
 		return &zstdReader{d: zr, in: in}, f, nil
+	case Xz:
+		in := &countingReader{r: br}
+		xr, err := xz.NewReader(in)
+		if err != nil {
+			return nil, f, fmt.Errorf("xz: %w", err)
+		}
+		return &boundedReader{r: xr, in: in, format: f}, f, nil
+	case Bzip2:
+		in := &countingReader{r: br}
+		return &boundedReader{r: bzip2.NewReader(in), in: in, format: f}, f, nil
 	}
 	return io.NopCloser(br), f, nil
 }
@@ -151,3 +177,26 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// boundedReader bounds the expansion of an xz or bzip2 stream as
+// zstdReader does, and names the format in its errors.
+type boundedReader struct {
+	r      io.Reader
+	in     *countingReader
+	out    int64
+	format Format
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.out += int64(n)
+	if b.out > MaxExpansion*b.in.n.Load()+ExpansionSlack {
+		return 0, fmt.Errorf("%s stream expands more than %d times its size (a decompression bomb?): refused", b.format, MaxExpansion)
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", b.format, err)
+	}
+	return n, err
+}
+
+func (b *boundedReader) Close() error { return nil }

@@ -12,7 +12,7 @@ import (
 // compress writes data in format f, with the test images' compressor.
 func compress(t *testing.T, f Format, data []byte) []byte {
 	t.Helper()
-	c := map[Format]testimage.Compression{Gzip: testimage.Gzip, Zstd: testimage.Zstd, Plain: testimage.None}[f]
+	c := map[Format]testimage.Compression{Gzip: testimage.Gzip, Zstd: testimage.Zstd, Plain: testimage.None, Xz: testimage.Xz, Bzip2: testimage.Bzip2}[f]
 	return testimage.Compress(data, c)
 }
 
@@ -32,6 +32,9 @@ func TestNewReader(t *testing.T) {
 		{"labelled plain, is gzip: the bytes win", "application/vnd.oci.image.layer.v1.tar", Gzip, Gzip, ""},
 		{"labelled gzip, is zstd: the bytes win", "application/vnd.oci.image.layer.v1.tar+gzip", Zstd, Zstd, ""},
 		{"labelled gzip, is plain", "application/vnd.oci.image.layer.v1.tar+gzip", Plain, Gzip, "not gzip"},
+		{"plain tar label, xz bytes (a rootfs tarball)", "application/vnd.oci.image.layer.v1.tar", Xz, Xz, ""},
+		{"plain tar label, bzip2 bytes (a rootfs tarball)", "application/vnd.oci.image.layer.v1.tar", Bzip2, Bzip2, ""},
+		{"labelled gzip, is xz: the bytes win", "application/vnd.oci.image.layer.v1.tar+gzip", Xz, Xz, ""},
 		{"not a layer", "application/vnd.oci.image.config.v1+json", Plain, Plain, "layer"},
 	}
 	for _, tt := range tests {

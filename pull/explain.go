@@ -14,6 +14,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/resolver"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
+	"github.com/rootfs-pull/rootfs-pull/source"
 )
 
 // Explain turns an error from Pull into the one line a user reads: what
@@ -42,6 +43,8 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("interrupted: %s is left incomplete (not ready); run the same command again to resume", o.Dir)
 	case errors.Is(err, ErrNotEmpty):
 		return fmt.Sprintf("%s is not empty and is not a rootfs made by rootfs-pull: choose a new directory, or add --force to extract into it anyway", o.Dir)
+	case errors.As(err, &ue) && ue.Want == "":
+		return fmt.Sprintf("%s holds %s, downloaded without --sha256, so whether it changed cannot be told: add --update to download it again (and --sha256 to verify it)", ue.Dir, ue.Image)
 	case errors.As(err, &ue):
 		if !ue.Ready {
 			return fmt.Sprintf("%s holds an unfinished pull of %s at an older digest (%s); the registry now has %s: add --update to pull the new one beside it and swap it in", ue.Dir, ue.Image, short(ue.Have), short(ue.Want))
@@ -59,8 +62,12 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("another rootfs-pull is working on %s: wait for it to finish", o.Dir)
 	case errors.As(err, &pe):
 		return fmt.Sprintf("%s has no image for %s; it offers %s: choose one with --platform", o.Image, pe.Want, platformList(pe.Offered))
+	case errors.As(err, &ve) && !fromRegistry(o.Image):
+		return fmt.Sprintf("%s: %v: the file or download is damaged or was tampered with: get it again from a source you trust", safetext.Cut(o.Image, 120), err)
 	case errors.As(err, &ve):
 		return fmt.Sprintf("%s: %v: the registry or a proxy sent corrupt data; run the same command again to retry", o.Image, err)
+	case !fromRegistry(o.Image):
+		return err.Error() // no registry, DNS or TLS advice for a file
 	case errors.As(err, &he) && errors.Is(err, registry.ErrUnauthorized) && he.Username != "":
 		return fmt.Sprintf("login as %q refused for %s: check the user name and password (or token), and that this user may pull it (%v)", he.Username, o.Image, err)
 	case errors.As(err, &he) && he.StatusCode == http.StatusTooManyRequests:
@@ -85,6 +92,12 @@ func Explain(err error, o Options) string {
 		return fmt.Sprintf("cannot reach the registry for %s: %v: check your network or proxy settings (HTTPS_PROXY, NO_PROXY)", o.Image, err)
 	}
 	return err.Error()
+}
+
+// fromRegistry: the image was named as a registry's (see package source).
+func fromRegistry(image string) bool {
+	spec, err := source.Parse(image)
+	return err == nil && spec.Kind == source.Registry
 }
 
 func short(d string) string {

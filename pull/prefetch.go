@@ -32,10 +32,14 @@ const (
 
 // startPrefetch starts prefetching the layers of im not yet applied, after
 // the first of them (which the applier streams at once).
-func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, applied func(int) bool, jobs int, progress func(Event)) *prefetcher {
+func startPrefetch(ctx context.Context, src Source, im *registry.Image, applied func(int) bool, jobs int, progress func(Event)) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	n := len(im.Manifest.Layers)
 	p := &prefetcher{cancel: cancel, state: make([]int, n), done: make([]chan struct{}, n)}
+	c, ok := src.(cachingSource)
+	if !ok || !c.HasCache() {
+		jobs = 0 // nowhere to put a layer ahead of time
+	}
 	var todo []int
 	first := true
 	for i := range n {
@@ -47,16 +51,16 @@ func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, 
 			p.state[i], first = claimed, false
 			continue
 		}
-		if c.Cached(im.Manifest.Layers[i]) {
+		if jobs > 0 && c.Cached(im.Manifest.Layers[i]) {
 			p.state[i] = finished
 			continue
 		}
 		todo = append(todo, i)
 	}
-	if jobs < 1 || !c.HasCache() {
+	if jobs < 1 {
 		todo = nil
 	}
-	sem := make(chan struct{}, jobs)
+	sem := make(chan struct{}, max(jobs, 1))
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -78,7 +82,7 @@ func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, 
 			go func(i int) {
 				defer p.wg.Done()
 				defer func() { <-sem }()
-				fetch(ctx, c, im, i, progress)
+				fetch(ctx, src, im, i, progress)
 				p.mu.Lock()
 				p.state[i] = finished
 				close(p.done[i])
@@ -92,9 +96,9 @@ func startPrefetch(ctx context.Context, c *registry.Client, im *registry.Image, 
 // fetch reads layer i to its end through the client, which verifies it
 // and keeps it in the cache, reporting the bytes as they come. Errors are
 // the applier's to meet again.
-func fetch(ctx context.Context, c *registry.Client, im *registry.Image, i int, progress func(Event)) {
+func fetch(ctx context.Context, src Source, im *registry.Image, i int, progress func(Event)) {
 	desc := im.Manifest.Layers[i]
-	rc, err := c.Blob(ctx, im.Ref, desc)
+	rc, err := src.Blob(ctx, desc)
 	if err != nil {
 		return
 	}

@@ -110,13 +110,19 @@ func (e *OtherImageError) Error() string {
 	return fmt.Sprintf("%s holds %s, not %s", e.Dir, e.Have, e.Want)
 }
 
-// Pull pulls o.Image into o.Dir with c.
-func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err error) {
-	start := time.Now()
+// Pull pulls o.Image, an image name, into o.Dir from its registry with c.
+func Pull(ctx context.Context, c *registry.Client, o Options) (*Result, error) {
 	ref, err := registry.ParseReference(o.Image)
 	if err != nil {
 		return nil, err
 	}
+	return PullFrom(ctx, Registry(c, ref), o)
+}
+
+// PullFrom pulls the image src resolves into o.Dir; o.Image is how the
+// user named it.
+func PullFrom(ctx context.Context, src Source, o Options) (_ *Result, err error) {
+	start := time.Now()
 	want := o.Platform
 	if want.OS == "" {
 		want = registry.HostPlatform()
@@ -134,20 +140,22 @@ func Pull(ctx context.Context, c *registry.Client, o Options) (_ *Result, err er
 	if _, err := checkDir(o.Dir, o.Force); err != nil {
 		return nil, err
 	}
-	im, err := c.Resolve(ctx, ref, want)
+	im, err := src.Resolve(ctx, want)
 	if err != nil {
 		return nil, err
 	}
-	return pullResolved(ctx, c, o, im, start)
+	return pullResolved(ctx, src, o, im, start)
 }
 
 // pullResolved pulls the resolved image im into o.Dir.
-func pullResolved(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (_ *Result, err error) {
-	ref := im.Ref
+func pullResolved(ctx context.Context, src Source, o Options, im *registry.Image, start time.Time) (_ *Result, err error) {
 	// What of the config goes on the launcher's command lines is checked
 	// before anything is written (the architecture names a qemu binary).
 	if err := launcher.CheckImage(im.Config); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Familiar(), err)
+		return nil, fmt.Errorf("%s: %w", im.DisplayName(), err)
+	}
+	if err := checkVerifiable(im); err != nil {
+		return nil, err
 	}
 	created, err := makeDir(o.Dir)
 	if err != nil {
@@ -171,12 +179,20 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 		return nil, err
 	}
 	res := &Result{Image: im, Dir: o.Dir}
-	named := ref.String()
-	if ref.Digest == "" {
+	named := im.Identity()
+	if im.Ref.Digest == "" && im.Digest != "" {
 		named += "@" + im.Digest.String()
 	}
 	if state != nil {
 		switch {
+		case im.Digest == "" && state.Reference == im.Identity() && !o.Force:
+			// No digest to compare (a tarball by URL without --sha256):
+			// whether it changed cannot be told, so it is pulled again
+			// only when asked.
+			if !o.Update {
+				return nil, &UpdateError{Dir: o.Dir, Image: im.DisplayName(), Have: state.Digest, Want: "", Ready: state.Status == rootfs.StatusReady}
+			}
+			return update(ctx, src, o, im, start)
 		case state.Digest == im.Digest.String() && state.Status == rootfs.StatusReady:
 			res.UpToDate = true
 			if err := writeLauncher(res, im, o, state); err != nil {
@@ -184,11 +200,11 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 			}
 			res.Duration = time.Since(start)
 			return res, nil
-		case state.Digest != im.Digest.String() && state.Reference == im.Ref.String() && !o.Force:
+		case state.Digest != im.Digest.String() && state.Reference == im.Identity() && !o.Force:
 			if !o.Update {
-				return nil, &UpdateError{Dir: o.Dir, Image: ref.Familiar(), Have: state.Digest, Want: im.Digest.String(), Ready: state.Status == rootfs.StatusReady}
+				return nil, &UpdateError{Dir: o.Dir, Image: im.DisplayName(), Have: state.Digest, Want: im.Digest.String(), Ready: state.Status == rootfs.StatusReady}
 			}
-			return update(ctx, c, o, im, start)
+			return update(ctx, src, o, im, start)
 		case state.Digest != im.Digest.String() && !o.Force:
 			return nil, &OtherImageError{Dir: o.Dir, Have: state.Reference + "@" + state.Digest, Want: named}
 		case state.Digest != im.Digest.String():
@@ -231,7 +247,7 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 	retried := false
 	for again := true; again; {
 		var err error
-		if again, err = applyLayers(ctx, c, im, o, state, res, jobs, !retried); err != nil {
+		if again, err = applyLayers(ctx, src, im, o, state, res, jobs, !retried); err != nil {
 			return nil, err
 		}
 		retried = retried || again
@@ -266,11 +282,11 @@ func pullResolved(ctx context.Context, c *registry.Client, o Options, im *regist
 // layer unapplied; when the bad copy came from the cache (now dropped) and
 // mayRestart, the tree is emptied at once and again is true: the caller
 // applies every layer once more.
-func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
-	pf := startPrefetch(ctx, c, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
+func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
+	pf := startPrefetch(ctx, src, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
 	for i, desc := range im.Manifest.Layers {
-		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: desc.Digest, Size: desc.Size}
+		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: layerName(im, i), Size: desc.Size}
 		if state.Layers[i].Applied {
 			res.Resumed++
 			ev.Kind = EventLayerCached
@@ -284,7 +300,7 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 			state.Applying = desc.Digest.String()
 			return state.Save(o.Dir)
 		}
-		st, err := applyLayer(ctx, c, im, i, o.Dir, begin, o.Progress)
+		st, err := applyLayer(ctx, src, im, i, o.Dir, begin, o.Progress)
 		if err == nil {
 			err = rootfs.Sync(o.Dir) // durable before the state says applied
 		}
@@ -306,7 +322,11 @@ func applyLayers(ctx context.Context, c *registry.Client, im *registry.Image, o 
 			// The layer stays marked unapplied, and Applying (when any of
 			// it reached the tree) has the next run rebuild the tree.
 			state.Save(o.Dir)
-			return false, fmt.Errorf("layer %d/%d %s: %w", i+1, len(state.Layers), registry.ShortDigest(desc.Digest), err)
+			name := ""
+			if n := layerName(im, i); n != "" {
+				name = " " + registry.ShortDigest(n)
+			}
+			return false, fmt.Errorf("layer %d/%d%s: %w", i+1, len(state.Layers), name, err)
 		}
 		state.Layers[i].Applied = true
 		state.Applying = ""
@@ -326,7 +346,7 @@ func writeLauncher(res *Result, im *registry.Image, o Options, state *rootfs.Sta
 	if err != nil {
 		return fmt.Errorf("launcher: %w", err)
 	}
-	cfg.Image = im.Ref.Familiar()
+	cfg.Image = im.DisplayName()
 	cfg.Digest = im.Digest.String()
 	res.Launch = cfg
 	if o.Launcher == "-" {
@@ -404,7 +424,7 @@ func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State 
 	s := &rootfs.State{
 		Status:       rootfs.StatusPulling,
 		Image:        name,
-		Reference:    im.Ref.String(),
+		Reference:    im.Identity(),
 		Digest:       im.Digest.String(),
 		IndexDigest:  im.IndexDigest.String(),
 		Platform:     im.Platform.String(),
@@ -416,8 +436,8 @@ func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State 
 	}
 	prefix := true
 	for i, l := range im.Manifest.Layers {
-		li := rootfs.LayerInfo{Digest: l.Digest.String(), DiffID: im.Config.RootFS.DiffIDs[i].String(), MediaType: l.MediaType, Size: l.Size}
-		if prefix && old != nil && i < len(old.Layers) && old.Layers[i].Digest == li.Digest && old.Layers[i].Applied {
+		li := rootfs.LayerInfo{Digest: l.Digest.String(), DiffID: diffID(im, i).String(), MediaType: l.MediaType, Size: l.Size}
+		if prefix && old != nil && i < len(old.Layers) && old.Layers[i].Digest == li.Digest && old.Layers[i].DiffID == li.DiffID && old.Layers[i].Applied {
 			li.Applied = true
 		} else {
 			prefix = false
@@ -432,35 +452,51 @@ func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State 
 // bytes after the tar end included, before the digests are compared.
 // begin is called once, before the applier reads its first byte (so
 // before any entry reaches the tree); an error from it stops the layer.
-func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i int, dir string, begin func() error, progress func(Event)) (rootfs.Stats, error) {
+func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir string, begin func() error, progress func(Event)) (rootfs.Stats, error) {
 	desc := im.Manifest.Layers[i]
-	diffID := im.Config.RootFS.DiffIDs[i]
-	if err := diffID.Validate(); err != nil {
+	diffID := diffID(im, i)
+	if err := diffID.Validate(); err != nil && diffID != "" {
 		return rootfs.Stats{}, fmt.Errorf("config diff_id %q: %w", diffID, err)
 	}
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	blob, err := c.Blob(bctx, im.Ref, desc)
+	blob, err := src.Blob(bctx, desc)
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	src := newReadAhead(blob) // the network and the blob's sha256 run beside the decoder
+	ra := newReadAhead(blob) // the network and the blob's sha256 run beside the decoder
 	defer func() {
-		src.Close(cancel)
+		ra.Close(cancel)
 		blob.Close()
 	}()
-	counted := &countingReader{r: src, progress: progress,
-		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: desc.Digest, Size: desc.Size}}
+	counted := &countingReader{r: ra, progress: progress,
+		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: layerName(im, i), Size: desc.Size}}
 	// The decompressor may read on its own goroutine from here on: counted
 	// is not touched again.
 	dr, format, err := decompress.NewReader(desc.MediaType, counted)
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
-	verifier := newAsyncHasher(diffID.Algorithm())
+	algo := digest.Canonical // with no diff_id, hashed for nothing: the blob's digest is the check
+	if diffID != "" {
+		algo = diffID.Algorithm()
+	}
+	verifier := newAsyncHasher(algo)
 	defer verifier.Close()
 	tee := io.TeeReader(dr, verifier)
-	st, err := rootfs.Apply(ctx, dir, &firstRead{r: tee, begin: begin})
+	var tarStream io.Reader = tee
+	var rewritten io.ReadCloser
+	if rw, ok := src.(TarRewriter); ok {
+		rewritten = rw.RewriteTar(i, tee)
+		tarStream = rewritten
+	}
+	st, err := rootfs.Apply(ctx, dir, &firstRead{r: tarStream, begin: begin})
+	if rewritten != nil {
+		// Its Close waits until it reads tee no more.
+		if cerr := rewritten.Close(); err == nil {
+			err = cerr
+		}
+	}
 	if err == nil {
 		_, err = io.Copy(io.Discard, tee) // bytes after the tar end marker count too
 		if err != nil {
@@ -471,15 +507,15 @@ func applyLayer(ctx context.Context, c *registry.Client, im *registry.Image, i i
 	if err != nil {
 		// Corrupt data often shows first as a decompression or tar error;
 		// the blob's own verification names the real cause.
-		if verr := drainForVerify(ctx, src); verr != nil {
+		if verr := drainForVerify(ctx, ra); verr != nil {
 			return st, verr
 		}
 		return st, err
 	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
+	if _, err := io.Copy(io.Discard, ra); err != nil {
 		return st, err
 	}
-	if got := verifier.Digest(); got != diffID {
+	if got := verifier.Digest(); diffID != "" && got != diffID {
 		return st, &registry.VerifyError{What: "layer content (diff_id)", Expected: diffID, Actual: got}
 	}
 	return st, nil
@@ -539,4 +575,40 @@ func (f *firstRead) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// diffID is layer i's diff_id from the config, or "" when the image has
+// none (a rootfs tarball).
+func diffID(im *registry.Image, i int) digest.Digest {
+	if ids := im.Config.RootFS.DiffIDs; i < len(ids) {
+		return ids[i]
+	}
+	return ""
+}
+
+// layerName is how progress and messages name layer i: its digest, else
+// its diff_id.
+func layerName(im *registry.Image, i int) digest.Digest {
+	if d := im.Manifest.Layers[i].Digest; d != "" {
+		return d
+	}
+	return diffID(im, i)
+}
+
+// checkVerifiable refuses, before anything is written, an image one of
+// whose layers nothing would verify (neither a digest nor a diff_id),
+// unless its source says it cannot be verified (and the output says so).
+func checkVerifiable(im *registry.Image) error {
+	if n := len(im.Config.RootFS.DiffIDs); n != 0 && n != len(im.Manifest.Layers) {
+		return fmt.Errorf("%s: config lists %d layer diff_ids for %d layers: the image is malformed", im.DisplayName(), n, len(im.Manifest.Layers))
+	}
+	if im.Unverified {
+		return nil
+	}
+	for i, l := range im.Manifest.Layers {
+		if l.Digest == "" && diffID(im, i) == "" {
+			return fmt.Errorf("%s: layer %d has neither a digest nor a diff_id to check it by: %w", im.DisplayName(), i+1, registry.ErrMalformed)
+		}
+	}
+	return nil
 }

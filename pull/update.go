@@ -18,7 +18,7 @@ import (
 // update pulls im beside o.Dir and swaps it in once complete, so a failed
 // or interrupted update leaves the old rootfs as it was; running the same
 // command again resumes the new one where it stopped.
-func update(ctx context.Context, c *registry.Client, o Options, im *registry.Image, start time.Time) (*Result, error) {
+func update(ctx context.Context, src Source, o Options, im *registry.Image, start time.Time) (*Result, error) {
 	dir := filepath.Clean(o.Dir)
 	if err := rootfs.CheckNoMounts(dir); err != nil {
 		return nil, err // swapping and removing it would reach through them
@@ -30,7 +30,7 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 			return nil, err
 		}
 	}
-	if st, err := rootfs.LoadState(staging); err == nil && st.Digest != im.Digest.String() {
+	if st, err := rootfs.LoadState(staging); err == nil && (st.Digest != im.Digest.String() || im.Digest == "") {
 		// A newer tag moved again since an earlier interrupted update.
 		if err := rootfs.RemoveTree(staging); err != nil {
 			return nil, fmt.Errorf("clear the unfinished update in %s: %w", staging, err)
@@ -38,7 +38,7 @@ func update(ctx context.Context, c *registry.Client, o Options, im *registry.Ima
 	}
 	so := o
 	so.Dir, so.Launcher, so.Update, so.Force = staging, "-", false, false
-	res, err := pullResolved(ctx, c, so, im, start)
+	res, err := pullResolved(ctx, src, so, im, start)
 	if err != nil {
 		return nil, &UpdateFailedError{Dir: o.Dir, Err: err}
 	}

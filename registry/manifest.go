@@ -54,6 +54,34 @@ type Image struct {
 	RawManifest []byte
 	Config      ocispec.Image
 	RawConfig   []byte
+
+	// Name and FullName name an image that came from elsewhere than a
+	// registry (an archive, an OCI layout, a rootfs tarball, an LXC
+	// server), whose Ref is zero: see DisplayName and Identity.
+	Name, FullName string
+	// Unverified: nothing the source trusts confirms the layers' bytes (a
+	// rootfs tarball without --sha256). Every other image's layers each
+	// have a digest or a diff_id that is checked.
+	Unverified bool
+}
+
+// DisplayName is how messages name the image: "ubuntu:24.04" for a
+// registry's, the source's own name otherwise.
+func (im *Image) DisplayName() string {
+	if im.Name != "" {
+		return im.Name
+	}
+	return im.Ref.Familiar()
+}
+
+// Identity is what a rootfs records as the image it holds: the same
+// identity at another digest is an update (a tag that moved, an archive
+// replaced by a newer one), anything else another image.
+func (im *Image) Identity() string {
+	if im.FullName != "" {
+		return im.FullName
+	}
+	return im.Ref.String()
 }
 
 // Size is the total compressed size of the image's layers.
@@ -234,3 +262,8 @@ func manifestMediaType(contentType string, raw []byte) string {
 	}
 	return contentType
 }
+
+// DocumentMediaType is the media type of a manifest or index document:
+// its own mediaType field, else hint (a descriptor's or a Content-Type),
+// else what its fields say it is.
+func DocumentMediaType(raw []byte, hint string) string { return manifestMediaType(hint, raw) }

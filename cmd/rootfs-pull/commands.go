@@ -32,9 +32,10 @@ func otherCommands(stdin io.Reader, stdout, stderr io.Writer) []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "limit", Value: 25, Usage: "at most this many results"},
 				&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
-				hubFlag, dnsServerFlag(), debugFlag(),
+				hubFlag, dnsServerFlag(), debugFlag(), lxcServerFlag(),
+				&cli.StringFlag{Name: "platform", Usage: "lxc: list the images for this os/arch[/variant] (default: this machine's)"},
 			},
-			Description: "Examples:\n   rootfs-pull search alpine\n   rootfs-pull search --limit 5 --json python",
+			Description: "Examples:\n   rootfs-pull search alpine\n   rootfs-pull search --limit 5 --json python\n   rootfs-pull search lxc:          # every distribution on the LXC image server\n   rootfs-pull search lxc:deb       # those whose name holds deb",
 			Action:      func(c *cli.Context) error { return searchAction(c, stdout) },
 		},
 		{
@@ -44,9 +45,9 @@ func otherCommands(stdin io.Reader, stdout, stderr io.Writer) []*cli.Command {
 			Flags: append(registryFlags(),
 				&cli.BoolFlag{Name: "all-platforms", Usage: "Docker Hub: list every tag, whatever its platforms"},
 				&cli.IntFlag{Name: "limit", Value: 100, Usage: "Docker Hub: at most this many tags"},
-				hubFlag,
+				hubFlag, lxcServerFlag(),
 			),
-			Description: "Examples:\n   rootfs-pull tags ubuntu\n   rootfs-pull tags --all-platforms debian\n   rootfs-pull tags 127.0.0.1:5000/team/app",
+			Description: "Examples:\n   rootfs-pull tags ubuntu\n   rootfs-pull tags --all-platforms debian\n   rootfs-pull tags 127.0.0.1:5000/team/app\n   rootfs-pull tags lxc:debian      # Debian's releases on the LXC image server",
 			Action:      func(c *cli.Context) error { return tagsAction(c, stdin, stdout) },
 		},
 		{
@@ -100,6 +101,9 @@ func searchAction(c *cli.Context, stdout io.Writer) error {
 	if c.NArg() != 1 {
 		return usageError{fmt.Sprintf("want one search TERM, got %d argument(s)", c.NArg())}
 	}
+	if word, ok := strings.CutPrefix(c.Args().First(), "lxc:"); ok {
+		return lxcList(c, stdout, word, false)
+	}
 	limit := c.Int("limit")
 	if limit < 1 || limit > 1000 {
 		return usageError{fmt.Sprintf("--limit %d: want 1 to 1000", limit)}
@@ -144,6 +148,12 @@ func searchAction(c *cli.Context, stdout io.Writer) error {
 }
 
 func tagsAction(c *cli.Context, stdin io.Reader, stdout io.Writer) error {
+	if distro, ok := strings.CutPrefix(c.Args().First(), "lxc:"); ok && c.NArg() == 1 {
+		if distro == "" || strings.Contains(distro, "/") {
+			return usageError{"tags lxc:DISTRO lists a distribution's releases, e.g. tags lxc:debian (search lxc: lists the distributions)"}
+		}
+		return lxcList(c, stdout, distro, true)
+	}
 	ref, want, err := imageArgs(c, 1, "IMAGE")
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/resolver"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
+	"github.com/rootfs-pull/rootfs-pull/source"
 )
 
 // version and commit are stamped by the build (-ldflags -X main.version=…
@@ -266,7 +267,7 @@ func hostResolver(c *cli.Context) (*resolver.Resolver, error) {
 }
 
 func pullFlags() []cli.Flag {
-	return append(registryFlags(),
+	return append(append(registryFlags(), sourceFlags()...),
 		&cli.BoolFlag{Name: "force", Usage: "extract into a non-empty directory that is not a rootfs-pull rootfs"},
 		&cli.BoolFlag{Name: "update", Usage: "replace a rootfs of the same image at an older digest (pulled beside it, swapped in when complete)"},
 		&cli.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: pull.DefaultJobs, Usage: "layers downloading (into the cache) while one is applied"},
@@ -446,8 +447,20 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	if opts.Platform, err = platformFlag(c); err != nil {
 		return err
 	}
-	if _, err := registry.ParseReference(opts.Image); err != nil {
+	spec, err := source.Parse(opts.Image)
+	if err != nil {
 		return usageError{err.Error()}
+	}
+	if spec.Kind == source.Registry {
+		if err := bareFileError(opts.Image); err != nil {
+			return err
+		}
+		if _, err := registry.ParseReference(opts.Image); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	if err := checkSourceFlags(c, spec); err != nil {
+		return err
 	}
 	if opts.Launcher == "" {
 		opts.Launcher = launcher.DefaultName(opts.Dir)
@@ -459,7 +472,15 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		return err
 	}
 	out.dns = dns.Answered
-	res, err := pull.Pull(c.Context, client, opts)
+	var res *pull.Result
+	if spec.Kind == source.Registry {
+		res, err = pull.Pull(c.Context, client, opts)
+	} else {
+		var src pull.Source
+		if src, err = openSource(c.Context, c, spec, dns); err == nil {
+			res, err = pull.PullFrom(c.Context, src, opts)
+		}
+	}
 	out.endProgress(err == nil)
 	if err != nil {
 		msg := pull.Explain(err, opts)
@@ -469,7 +490,7 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		}
 		return cli.Exit(msg, exitFailure)
 	}
-	out.success(res)
+	out.success(res, spec.Kind)
 	return nil
 }
 
@@ -489,6 +510,8 @@ type jsonResult struct {
 	Stats       rootfs.Stats `json:"stats"`
 	DroppedEnv  []string     `json:"dropped_env,omitempty"` // the image's bad Env entries, left out
 	DNS         []string     `json:"dns,omitempty"`         // the resolvers that answered rootfs-pull's lookups
+	Source      string       `json:"source"`                // registry, docker-archive, oci, oci-archive, lxc, file or url
+	Verified    bool         `json:"verified"`              // false only for a rootfs tarball without --sha256
 	jsonStart
 }
 

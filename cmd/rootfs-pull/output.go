@@ -16,6 +16,7 @@ import (
 	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/registry"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
+	"github.com/rootfs-pull/rootfs-pull/source"
 )
 
 // printer writes progress and results: live lines on a terminal, one
@@ -101,7 +102,7 @@ func (p *printer) failure(msg string) {
 	}
 }
 
-func (p *printer) success(r *pull.Result) {
+func (p *printer) success(r *pull.Result, kind source.Kind) {
 	im := r.Image
 	info, infoErr := newStartInfo(r.Dir, r.Launcher, r.Launch)
 	if infoErr != nil { // the pull checks the image first: not expected
@@ -109,11 +110,11 @@ func (p *printer) success(r *pull.Result) {
 	}
 	if p.json {
 		writeJSON(p.stdout, jsonResult{
-			Image: im.Ref.Familiar(), Reference: im.Ref.String(), Digest: im.Digest.String(),
+			Image: im.DisplayName(), Reference: im.Identity(), Digest: im.Digest.String(),
 			IndexDigest: im.IndexDigest.String(), Platform: im.Platform.String(), Dir: r.Dir,
 			Layers: len(im.Manifest.Layers), Size: im.Size(), UpToDate: r.UpToDate, Resumed: r.Resumed,
 			Seconds: r.Duration.Seconds(), Stats: r.Stats, DroppedEnv: r.Launch.DroppedEnv, jsonStart: info,
-			DNS: p.answered(),
+			DNS: p.answered(), Source: string(kind), Verified: !im.Unverified,
 		})
 		return
 	}
@@ -123,11 +124,18 @@ func (p *printer) success(r *pull.Result) {
 	if w := r.Launch.DroppedEnvWarning(); w != "" {
 		fmt.Fprintln(p.stderr, "rootfs-pull: warning: "+w)
 	}
+	if im.Unverified {
+		note := "no --sha256 was given"
+		if d := im.Manifest.Layers[0].Digest; d != "" {
+			note += "; its sha256 is " + d.Encoded() + ": compare it with the one its publisher gives"
+		}
+		fmt.Fprintf(p.stderr, "rootfs-pull: note: %s was not verified: %s\n", display(im.DisplayName()), note)
+	}
 	if r.UpToDate {
-		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()))
+		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, im.DisplayName(), im.Platform, digestOrUnverified(im.Digest.String()))
 	} else {
 		fmt.Fprintf(p.stdout, "Pulled %s (%s, %s) into %s: %s in %d layer%s, %s\n",
-			im.Ref.Familiar(), im.Platform, shortDigest(im.Digest.String()), r.Dir, humanBytes(im.Size()),
+			im.DisplayName(), im.Platform, digestOrUnverified(im.Digest.String()), r.Dir, humanBytes(im.Size()),
 			len(im.Manifest.Layers), plural(len(im.Manifest.Layers)), r.Duration.Round(10*time.Millisecond))
 		if note := skippedNote(r.Stats); note != "" {
 			fmt.Fprintln(p.stdout, note)
@@ -318,4 +326,13 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// digestOrUnverified is a short digest, or what stands for none (a
+// tarball by URL without --sha256).
+func digestOrUnverified(d string) string {
+	if d == "" {
+		return "unverified"
+	}
+	return shortDigest(d)
 }

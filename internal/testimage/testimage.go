@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -79,6 +80,10 @@ const (
 	Gzip Compression = "gzip"
 	Zstd Compression = "zstd"
 	None Compression = "none"
+	// Xz and Bzip2 are made by the xz and bzip2 commands (Debian's
+	// xz-utils and bzip2), not by the Go decoders' own writers.
+	Xz    Compression = "xz"
+	Bzip2 Compression = "bzip2"
 )
 
 // Layer is a layer to build: its tar and how to compress it. Blob, when
@@ -120,6 +125,12 @@ func Compress(tarball []byte, c Compression) []byte {
 		zw, _ := zstd.NewWriter(&buf)
 		zw.Write(tarball)
 		zw.Close()
+	case Xz, Bzip2:
+		cmd := exec.Command(string(c), "-c")
+		cmd.Stdin, cmd.Stdout = bytes.NewReader(tarball), &buf
+		if err := cmd.Run(); err != nil {
+			panic(fmt.Sprintf("%s -c: %v (install xz-utils and bzip2)", c, err)) // only for tests
+		}
 	default:
 		buf.Write(tarball)
 	}

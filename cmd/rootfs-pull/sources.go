@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rootfs-pull/rootfs-pull/archive"
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+	"github.com/rootfs-pull/rootfs-pull/lxc"
+	"github.com/rootfs-pull/rootfs-pull/pull"
+	"github.com/rootfs-pull/rootfs-pull/resolver"
+	"github.com/rootfs-pull/rootfs-pull/source"
+	"github.com/rootfs-pull/rootfs-pull/tarball"
+)
+
+// sourceFlags are the flags of sources other than registries.
+func sourceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "sha256", Usage: "a rootfs tarball's expected sha256 (file or URL): the rootfs is ready only if it matches"},
+		lxcServerFlag(),
+	}
+}
+
+func lxcServerFlag() cli.Flag {
+	return &cli.StringFlag{Name: "lxc-server", EnvVars: []string{"ROOTFS_PULL_LXC_SERVER"}, Usage: "LXC image server or mirror for lxc: images, e.g. mirrors.tuna.tsinghua.edu.cn/lxc-images (default " + lxc.DefaultServer + ")"}
+}
+
+// checkSourceFlags refuses flags that mean nothing for spec's kind.
+func checkSourceFlags(c *cli.Context, spec source.Spec) error {
+	if c.String("sha256") != "" && spec.Kind != source.File && spec.Kind != source.URL {
+		return usageError{"--sha256 is for a rootfs tarball (./FILE or https://URL); images are verified by their digests"}
+	}
+	if c.IsSet("lxc-server") && c.String("lxc-server") != "" && spec.Kind != source.LXC {
+		return usageError{"--lxc-server is for lxc: images"}
+	}
+	if c.String("sha256") != "" {
+		if _, err := tarball.ParseSHA256(c.String("sha256")); err != nil {
+			return usageError{"--sha256: " + err.Error()}
+		}
+	}
+	if _, err := lxc.NormalServer(c.String("lxc-server")); err != nil {
+		return usageError{"--lxc-server: " + err.Error()}
+	}
+	return nil
+}
+
+// lxcClient reads the LXC server of --lxc-server, resolving names as
+// the registry client does.
+func lxcClient(c *cli.Context, res *resolver.Resolver) *lxc.Client {
+	server, _ := lxc.NormalServer(c.String("lxc-server"))
+	lc := &lxc.Client{Server: server}
+	if res != nil {
+		lc.HTTP = tarball.DefaultHTTP(res.DialContext)
+	}
+	return lc
+}
+
+// openSource opens what spec names (anything but a registry).
+func openSource(ctx context.Context, c *cli.Context, spec source.Spec, res *resolver.Resolver) (pull.Source, error) {
+	switch spec.Kind {
+	case source.DockerArchive:
+		return archive.OpenDockerArchive(ctx, spec.Path, spec.Ref)
+	case source.OCI:
+		return archive.OpenOCI(spec.Path, spec.Ref, spec.Digest)
+	case source.OCIArchive:
+		return archive.OpenOCIArchive(ctx, spec.Path, spec.Ref, spec.Digest)
+	case source.LXC:
+		return lxc.NewSource(lxcClient(c, res), spec.Path)
+	case source.URL:
+		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256"), HTTP: tarball.DefaultHTTP(res.DialContext)})
+	case source.File:
+		fi, err := os.Stat(spec.Path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.IsDir() {
+			if _, err := os.Stat(filepath.Join(spec.Path, "oci-layout")); err == nil {
+				return nil, fmt.Errorf("%s is an OCI image layout, not a rootfs tarball: pull it as oci:%s", safetext.Cut(spec.Path, 120), safetext.Cut(spec.Path, 120))
+			}
+			return nil, fmt.Errorf("%s is a directory, not a rootfs tarball (an OCI layout is named oci:DIR)", safetext.Cut(spec.Path, 120))
+		}
+		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256")})
+	}
+	return nil, fmt.Errorf("%s: not a source this command reads", spec.Kind)
+}
+
+// bareFileError: a bare name (an image name, by the rule) is also a
+// regular file here; say how to name the file.
+func bareFileError(arg string) error {
+	fi, err := os.Stat(arg)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	return usageError{fmt.Sprintf("%q is a file here, but a name without ./ or / is an image name: write ./%s to pull the rootfs tarball (docker-archive:%s or oci-archive:%s for an image archive)",
+		safetext.Cut(arg, 80), safetext.Cut(arg, 80), safetext.Cut(arg, 80), safetext.Cut(arg, 80))}
+}
