@@ -234,6 +234,9 @@ func (r *Resolver) DialContext(ctx context.Context, network, addr string) (net.C
 	return nil, errors.Join(errs...)
 }
 
+// maxLastBy bounds Resolver.lastBy.
+const maxLastBy = 1000
+
 // retryAfter is how long a source that failed is asked after the others.
 const retryAfter = 30 * time.Second
 
@@ -275,8 +278,11 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 		if err == nil {
 			r.mu.Lock()
 			delete(r.failedAt, s)
-			if name, ok := questionName(query); ok && len(r.lastBy) < 1000 {
-				r.lastBy[name] = s.name
+			if q, ok := questionName(query); ok {
+				if len(r.lastBy) >= maxLastBy {
+					clear(r.lastBy) // forget old names rather than stop noting new ones
+				}
+				r.lastBy[q] = name // the label: netd's source has no name
 			}
 			r.mu.Unlock()
 			rec.answer(name)
