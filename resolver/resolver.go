@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
@@ -33,10 +32,23 @@ type Resolver struct {
 	mu       sync.Mutex
 	failedAt map[*source]time.Time // when a source last failed to answer
 	answered []string              // sources that answered, first use first
-	// lastBy is the source that last answered for a name: Go's resolver
-	// shares one lookup between concurrent callers of the same name, and
-	// only the first caller's record hears which source answered.
-	lastBy map[string]string
+	// flights are the lookups under way, by network and name: concurrent
+	// callers of one name share one, as Go's resolver would share its
+	// lookup, but each of them then reads the lookup's own record of
+	// which sources answered (Go's sharing would give it only to the
+	// first caller).
+	flights map[string]*flight
+}
+
+// flight is one lookup, shared by the callers that asked for the same
+// network and name while it ran.
+type flight struct {
+	done    chan struct{} // closed when addrs and err are set
+	rec     *record
+	addrs   []netip.Addr
+	err     error
+	waiters int                // callers still waiting (under Resolver.mu)
+	cancel  context.CancelFunc // ends the lookup once no caller waits
 }
 
 // source is one place DNS messages can be sent.
@@ -58,7 +70,7 @@ func (s *source) label() string {
 // New builds a Resolver. When c forces no servers and the host's
 // resolv.conf is usable, it is Go's resolver, unchanged.
 func New(c Config) *Resolver {
-	r := &Resolver{failedAt: map[*source]time.Time{}, lastBy: map[string]string{}}
+	r := &Resolver{failedAt: map[*source]time.Time{}, flights: map[string]*flight{}}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -137,18 +149,18 @@ func (r *Resolver) Answered() []string {
 	return append([]string(nil), r.answered...)
 }
 
-func (r *Resolver) noteAnswer(host, by string, addrs []netip.Addr) {
+// noteAnswer notes that the sources by (those whose answers held
+// records) gave host's addresses.
+func (r *Resolver) noteAnswer(host string, by []string, addrs []netip.Addr) {
 	r.mu.Lock()
-	seen := false
-	for _, a := range r.answered {
-		seen = seen || a == by
-	}
-	if !seen {
-		r.answered = append(r.answered, by)
+	for _, b := range by {
+		if !slices.Contains(r.answered, b) {
+			r.answered = append(r.answered, b)
+		}
 	}
 	r.mu.Unlock()
 	if r.Debug != nil {
-		r.Debug(fmt.Sprintf("dns: %s is %v, answered by %s", safetext.Cut(host, 80), addrs, by))
+		r.Debug(fmt.Sprintf("dns: %s is %v, answered by %s", safetext.Cut(host, 80), addrs, strings.Join(by, " and ")))
 	}
 }
 
@@ -160,44 +172,70 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 		if err != nil {
 			return nil, &LookupError{Host: host, Asked: System, System: true, NotFound: isNotFound(err), Err: err}
 		}
-		r.noteAnswer(host, System, addrs)
+		r.noteAnswer(host, []string{System}, addrs)
 		return addrs, nil
 	}
-	rec := &record{}
-	addrs, err := r.goRes.LookupNetIP(context.WithValue(ctx, recordKey{}, rec), network, host)
-	rec.mu.Lock()
-	by, tried := rec.by, rec.failed
-	rec.mu.Unlock()
+	f, err := r.join(ctx, network, host)
 	if err != nil {
-		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, NotFound: isNotFound(err), AnsweredBy: by, Tried: tried, Err: err}
+		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, Err: err}
 	}
-	if by == "" {
-		r.mu.Lock()
-		by = r.lastBy[canonical(host)]
-		r.mu.Unlock()
+	by, tried := f.rec.report()
+	if f.err != nil {
+		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, NotFound: isNotFound(f.err), AnsweredBy: strings.Join(by, " and "), Tried: tried, Err: f.err}
 	}
-	if by == "" { // no query was sent
-		by = "the hosts file"
+	if len(by) == 0 { // no query was sent
+		by = []string{"the hosts file"}
 	}
-	r.noteAnswer(host, by, addrs)
-	return addrs, nil
+	r.noteAnswer(host, by, f.addrs)
+	return f.addrs, nil
 }
 
-// canonical is host as a question names it: lower case, no final dot.
-func canonical(host string) string { return strings.ToLower(strings.TrimSuffix(host, ".")) }
-
-// questionName is the canonical name query asks about.
-func questionName(query []byte) (string, bool) {
-	var p dnsmessage.Parser
-	if _, err := p.Start(query); err != nil {
-		return "", false
+// join waits for the lookup of host (network "ip", "ip4" or "ip6") under
+// way, or starts it. It returns early, with ctx's error, when ctx ends;
+// the lookup is then stopped if no other caller waits for it.
+func (r *Resolver) join(ctx context.Context, network, host string) (*flight, error) {
+	key := network + "\x00" + host
+	r.mu.Lock()
+	f := r.flights[key]
+	if f == nil {
+		// The lookup outlives the caller that started it when others
+		// wait for it too: not its cancellation, only its values.
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), rec: &record{}, cancel: cancel}
+		r.flights[key] = f
+		go func() {
+			addrs, err := r.goRes.LookupNetIP(context.WithValue(fctx, recordKey{}, f.rec), network, host)
+			r.mu.Lock()
+			f.addrs, f.err = addrs, err
+			if r.flights[key] == f {
+				delete(r.flights, key)
+			}
+			r.mu.Unlock()
+			cancel()
+			close(f.done)
+		}()
 	}
-	q, err := p.Question()
-	if err != nil {
-		return "", false
+	f.waiters++
+	r.mu.Unlock()
+	select {
+	case <-f.done:
+		return f, nil
+	case <-ctx.Done():
 	}
-	return canonical(q.Name.String()), true
+	r.mu.Lock()
+	f.waiters--
+	if f.waiters == 0 {
+		f.cancel()
+		if r.flights[key] == f {
+			delete(r.flights, key) // a later caller starts afresh
+		}
+	}
+	r.mu.Unlock()
+	return nil, &net.DNSError{Err: ctx.Err().Error(), Name: host, IsTimeout: errors.Is(ctx.Err(), context.DeadlineExceeded), UnwrapErr: ctx.Err()}
 }
+
+// hasRecords reports whether the DNS message ans has answer records.
+func hasRecords(ans []byte) bool { return len(ans) >= 8 && (ans[6] != 0 || ans[7] != 0) }
 
 func isNotFound(err error) bool {
 	var de *net.DNSError
@@ -233,9 +271,6 @@ func (r *Resolver) DialContext(ctx context.Context, network, addr string) (net.C
 	}
 	return nil, errors.Join(errs...)
 }
-
-// maxLastBy bounds Resolver.lastBy.
-const maxLastBy = 1000
 
 // retryAfter is how long a source that failed is asked after the others.
 const retryAfter = 30 * time.Second
@@ -278,14 +313,8 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 		if err == nil {
 			r.mu.Lock()
 			delete(r.failedAt, s)
-			if q, ok := questionName(query); ok {
-				if len(r.lastBy) >= maxLastBy {
-					clear(r.lastBy) // forget old names rather than stop noting new ones
-				}
-				r.lastBy[q] = name // the label: netd's source has no name
-			}
 			r.mu.Unlock()
-			rec.answer(name)
+			rec.answer(name, hasRecords(ans))
 			return ans, nil
 		}
 		errs = append(errs, name+": "+err.Error())
@@ -306,25 +335,43 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 	return nil, errors.New(strings.Join(errs, "; "))
 }
 
-// record collects, for one lookup, which source answered and how the
-// others failed.
+// record collects, for one lookup (its A and AAAA queries, each name of
+// its search list), which sources answered and how the others failed.
 type record struct {
 	mu     sync.Mutex
-	by     string
+	by     []string // sources whose answers held records, first first
+	empty  string   // the first source whose answer held none
 	failed []Attempt
 }
 
 type recordKey struct{}
 
-func (rec *record) answer(name string) {
+// answer notes that the source name answered, with records or not.
+func (rec *record) answer(name string, records bool) {
 	if rec == nil {
 		return
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if rec.by == "" {
-		rec.by = name
+	switch {
+	case records && !slices.Contains(rec.by, name):
+		rec.by = append(rec.by, name)
+	case !records && rec.empty == "":
+		rec.empty = name
 	}
+}
+
+// report is the sources that answered the lookup (those that gave
+// records, else the first that answered without), and those that
+// failed.
+func (rec *record) report() (by []string, failed []Attempt) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	by = slices.Clone(rec.by)
+	if len(by) == 0 && rec.empty != "" {
+		by = []string{rec.empty}
+	}
+	return by, slices.Clone(rec.failed)
 }
 
 func (rec *record) fail(name string, err error) {
