@@ -302,12 +302,7 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 		ans, err := s.exchange(sctx, query)
 		cancel()
 		if err == nil {
-			switch rcode := ans[3] & 0x0f; rcode {
-			case 2:
-				err = errors.New("server failure")
-			case 5:
-				err = errors.New("refused")
-			}
+			err = checkAnswer(query, ans)
 		}
 		name := s.label()
 		if err == nil {
