@@ -2,11 +2,14 @@ package resolver
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rootfs-pull/rootfs-pull/android"
@@ -141,13 +144,12 @@ const maxResolvConf = 64 << 10
 // another port can be named; Go's own resolver would ignore the port.
 // Lines it cannot read are skipped. A missing file has none.
 func Nameservers(path string) ([]netip.AddrPort, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	data, err := ReadConf(path)
+	if data == nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []netip.AddrPort
-	sc := bufio.NewScanner(&limitReader{f, maxResolvConf})
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 2 || fields[0] != "nameserver" {
@@ -157,7 +159,39 @@ func Nameservers(path string) ([]netip.AddrPort, error) {
 			out = append(out, ap)
 		}
 	}
-	return out, sc.Err()
+	if err == nil {
+		err = sc.Err()
+	}
+	return out, err
+}
+
+// ReadConf reads the resolver file at path: its first maxResolvConf
+// bytes (with an error when it is longer), and only when it is a regular
+// file (a symlink to one is followed). A FIFO or a device is refused
+// without blocking: it is opened non-blocking and checked before any
+// read, so a resolv.conf that is a FIFO, /dev/tty or /dev/zero cannot
+// hang or flood the tool.
+func ReadConf(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", safetext.Cut(path, 80))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxResolvConf {
+		return data[:maxResolvConf], fmt.Errorf("%s: longer than %d bytes", safetext.Cut(path, 80), maxResolvConf)
+	}
+	return data, nil
 }
 
 // Usable reports whether the resolver file at path (the host's: ""
@@ -195,21 +229,4 @@ func ContainerServers(termux string) []string {
 		out = []string{Public[0].Addr().String(), Public[1].Addr().String()}
 	}
 	return out
-}
-
-type limitReader struct {
-	f interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("longer than %d bytes", maxResolvConf)
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= n
-	return n, err
 }
