@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -51,7 +52,7 @@ var Public = []netip.AddrPort{
 // Public); tests point the paths elsewhere.
 type Config struct {
 	// Servers, when set, are the only servers asked (ROOTFS_PULL_DNS,
-	// --dns-server).
+	// --dns-server): the first MaxForced of them.
 	Servers []netip.AddrPort
 	// ResolvConf is the host's resolver file ("" = DefaultResolvConf).
 	ResolvConf string
@@ -93,7 +94,12 @@ func FromEnv(flags []string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("%s %q: want an IP address (or IP:port, [IPv6]:port)", what, safetext.Cut(s, 60))
 		}
-		c.Servers = append(c.Servers, ap)
+		if !slices.Contains(c.Servers, ap) {
+			c.Servers = append(c.Servers, ap)
+		}
+	}
+	if len(c.Servers) > MaxForced {
+		return c, fmt.Errorf("%s: %d servers; want at most %d", what, len(c.Servers), MaxForced)
 	}
 	c.TermuxResolvConf = TermuxResolvConf()
 	if p := os.Getenv(EnvTestSocket); p != "" {
@@ -134,6 +140,14 @@ func ParseServer(s string) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
+
+// MaxForced is how many servers --dns-server and ROOTFS_PULL_DNS may
+// name: each failed lookup asks them all, and messages list them.
+const MaxForced = 8
+
+// maxFileServers is how many of a resolver file's servers are asked, as
+// bionic's resolver (MAXNS) takes no more.
+const maxFileServers = 4
 
 // maxResolvConf bounds how much of a resolver file is read.
 const maxResolvConf = 64 << 10

@@ -18,11 +18,13 @@
 //     answer (other queries go to the next source). That older netd
 //     says "no address" alike for a name that does not exist and when
 //     its own servers did not answer: either is final, as "no such host";
-//  2. the servers in Termux's $PREFIX/etc/resolv.conf;
+//  2. the servers in Termux's $PREFIX/etc/resolv.conf (the first four,
+//     as bionic takes no more);
 //  3. public resolvers (1.1.1.1, 8.8.8.8 and their IPv6 twins), with
 //     short timeouts.
 //
-// ROOTFS_PULL_DNS (or a flag) forces servers, replacing all of these.
+// ROOTFS_PULL_DNS (or a flag) forces servers, at most eight, replacing
+// all of these.
 //
 // Go's own DNS logic (hosts file, search list, CNAMEs, A and AAAA) stays:
 // the sources sit behind a net.Resolver{PreferGo: true} whose Dial returns

@@ -75,8 +75,16 @@ func New(c Config) *Resolver {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	addServers := func(list []netip.AddrPort, how string) {
+	addServers := func(list []netip.AddrPort, how string, max int) {
+		var taken []netip.AddrPort
 		for _, ap := range list {
+			if len(taken) == max {
+				break
+			}
+			if slices.Contains(taken, ap) {
+				continue
+			}
+			taken = append(taken, ap)
 			r.sources = append(r.sources, &source{
 				name:    ap.String() + how,
 				timeout: timeout,
@@ -89,7 +97,7 @@ func New(c Config) *Resolver {
 	switch {
 	case len(c.Servers) > 0:
 		r.forced = true
-		addServers(c.Servers, "")
+		addServers(c.Servers, "", MaxForced)
 	case Usable(c.ResolvConf):
 		r.system = true
 		r.goRes = net.DefaultResolver
@@ -111,13 +119,13 @@ func New(c Config) *Resolver {
 				t = TermuxResolvConf()
 			}
 			ns, _ := Nameservers(t)
-			addServers(ns, " (from "+t+")")
+			addServers(ns, " (from "+t+")", maxFileServers)
 		}
 		pub := c.Public
 		if pub == nil {
 			pub = Public
 		}
-		addServers(pub, " (public)")
+		addServers(pub, " (public)", maxFileServers)
 	}
 	r.goRes = &net.Resolver{PreferGo: true, Dial: r.dial}
 	return r
