@@ -79,12 +79,15 @@ func FromEnv(flags []string) (Config, error) {
 	for _, f := range flags {
 		list = append(list, strings.Split(f, ",")...)
 	}
-	if len(list) == 0 {
+	if len(flags) == 0 {
 		what = EnvServers
 		if v := os.Getenv(EnvServers); strings.TrimSpace(v) != "" {
 			list = strings.Split(v, ",")
 		}
 	}
+	// Servers asked for (a flag, a non-empty variable) but none named (a
+	// script's empty variable): an error, not the sources they replace.
+	forcing := len(list) > 0
 	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -97,6 +100,9 @@ func FromEnv(flags []string) (Config, error) {
 		if !slices.Contains(c.Servers, ap) {
 			c.Servers = append(c.Servers, ap)
 		}
+	}
+	if forcing && len(c.Servers) == 0 {
+		return c, fmt.Errorf("%s names no server: want an IP address (or IP:port, [IPv6]:port)", what)
 	}
 	if len(c.Servers) > MaxForced {
 		return c, fmt.Errorf("%s: %d servers; want at most %d", what, len(c.Servers), MaxForced)
