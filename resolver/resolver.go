@@ -119,7 +119,7 @@ func New(c Config) *Resolver {
 				t = TermuxResolvConf()
 			}
 			ns, _ := Nameservers(t)
-			addServers(ns, " (from "+t+")", maxFileServers)
+			addServers(ns, " (from "+safetext.Cut(t, maxPathShown)+")", maxFileServers)
 		}
 		pub := c.Public
 		if pub == nil {
@@ -130,6 +130,11 @@ func New(c Config) *Resolver {
 	r.goRes = &net.Resolver{PreferGo: true, Dial: r.dial}
 	return r
 }
+
+// maxPathShown is how much of a path (from the environment: $PREFIX, the
+// test socket) a source's name shows, escaped as safetext does: names are
+// printed as they are (--debug).
+const maxPathShown = 120
 
 // Go is the net.Resolver behind r, for a net.Dialer's Resolver.
 func (r *Resolver) Go() *net.Resolver { return r.goRes }
