@@ -173,8 +173,20 @@ func (r *Resolver) noteAnswer(host string, by []string, addrs []netip.Addr) {
 	}
 	r.mu.Unlock()
 	if r.Debug != nil {
-		r.Debug(fmt.Sprintf("dns: %s is %v, answered by %s", safetext.Cut(host, 80), addrs, strings.Join(by, " and ")))
+		r.Debug(fmt.Sprintf("dns: %s is %s, answered by %s", safetext.Cut(host, 80), showAddrs(addrs), strings.Join(by, " and ")))
 	}
+}
+
+// maxAddrsShown is how many of a name's addresses a --debug line shows.
+const maxAddrsShown = 8
+
+// showAddrs is addrs for a --debug line: the first few, and how many
+// there are when there are more.
+func showAddrs(addrs []netip.Addr) string {
+	if len(addrs) <= maxAddrsShown {
+		return fmt.Sprint(addrs)
+	}
+	return fmt.Sprintf("%v… (%d in all)", addrs[:maxAddrsShown], len(addrs))
 }
 
 // LookupNetIP resolves host to its addresses (network "ip", "ip4" or
