@@ -147,3 +147,17 @@ func answers(query, msg []byte) bool {
 	q, err := p.Question()
 	return err == nil && sameQuestion(q, qq)
 }
+
+// notFoundAnswer is the answer "no such name" to query.
+func notFoundAnswer(query []byte) ([]byte, error) {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil {
+		return nil, err
+	}
+	q, err := p.Question()
+	if err != nil {
+		return nil, err
+	}
+	return synthAnswer(h, q, dnsmessage.RCodeNameError, nil)
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 )
 
@@ -205,6 +207,14 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, Err: err}
 	}
 	by, tried := f.rec.report()
+	if f.err == nil {
+		if nx := f.rec.contradicted(); nx != "" {
+			// A name a source said does not exist stays so, whatever a
+			// later source said to the query of the other type.
+			f = &flight{err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+			by = []string{nx}
+		}
+	}
 	if f.err != nil {
 		return nil, &LookupError{Host: host, Asked: r.Describe(), Forced: r.forced, NotFound: isNotFound(f.err), AnsweredBy: strings.Join(by, " and "), Tried: tried, Err: f.err}
 	}
@@ -257,6 +267,22 @@ func (r *Resolver) join(ctx context.Context, network, host string) (*flight, err
 	}
 	r.mu.Unlock()
 	return nil, &net.DNSError{Err: ctx.Err().Error(), Name: host, IsTimeout: errors.Is(ctx.Err(), context.DeadlineExceeded), UnwrapErr: ctx.Err()}
+}
+
+// canonical is host as a question names it: lower case, no final dot.
+func canonical(host string) string { return strings.ToLower(strings.TrimSuffix(host, ".")) }
+
+// questionName is the canonical name query asks about ("" if none).
+func questionName(query []byte) (string, bool) {
+	var p dnsmessage.Parser
+	if _, err := p.Start(query); err != nil {
+		return "", false
+	}
+	q, err := p.Question()
+	if err != nil {
+		return "", false
+	}
+	return canonical(q.Name.String()), true
 }
 
 // hasRecords reports whether the DNS message ans has answer records.
@@ -318,10 +344,19 @@ func (r *Resolver) order() []*source {
 // exchange sends query to the sources in order until one answers.
 func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 	rec, _ := ctx.Value(recordKey{}).(*record)
+	qname, _ := questionName(query)
 	var errs []string
 	for _, s := range r.order() {
 		if s.netd != nil && s.netd.mute() {
 			continue
+		}
+		if by := rec.notFound(qname); by != "" && by != s.label() {
+			// A source said this name does not exist, to a query of
+			// another type: final for the name, not asked elsewhere.
+			if ans, err := notFoundAnswer(query); err == nil {
+				rec.answer(qname, by, false, true)
+				return ans, nil
+			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, s.timeout)
 		ans, err := s.exchange(sctx, query)
@@ -334,7 +369,7 @@ func (r *Resolver) exchange(ctx context.Context, query []byte) ([]byte, error) {
 			r.mu.Lock()
 			delete(r.failedAt, s)
 			r.mu.Unlock()
-			rec.answer(name, hasRecords(ans))
+			rec.answer(qname, name, hasRecords(ans), ans[3]&0x0f == byte(dnsmessage.RCodeNameError))
 			return ans, nil
 		}
 		errs = append(errs, name+": "+err.Error())
@@ -362,12 +397,17 @@ type record struct {
 	by     []string // sources whose answers held records, first first
 	empty  string   // the first source whose answer held none
 	failed []Attempt
+	// For each question name: the source that said it does not exist,
+	// and the sources whose answers for it held records.
+	nx      map[string]string
+	records map[string][]string
 }
 
 type recordKey struct{}
 
-// answer notes that the source name answered, with records or not.
-func (rec *record) answer(name string, records bool) {
+// answer notes that the source name answered a query about qname, with
+// records or not, saying that qname does not exist or not.
+func (rec *record) answer(qname, name string, records, nxdomain bool) {
 	if rec == nil {
 		return
 	}
@@ -379,6 +419,43 @@ func (rec *record) answer(name string, records bool) {
 	case !records && rec.empty == "":
 		rec.empty = name
 	}
+	if rec.nx == nil {
+		rec.nx, rec.records = map[string]string{}, map[string][]string{}
+	}
+	if nxdomain && rec.nx[qname] == "" {
+		rec.nx[qname] = name
+	}
+	if records && !slices.Contains(rec.records[qname], name) {
+		rec.records[qname] = append(rec.records[qname], name)
+	}
+}
+
+// notFound is the source that said qname does not exist, "" if none.
+func (rec *record) notFound(qname string) string {
+	if rec == nil {
+		return ""
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.nx[qname]
+}
+
+// contradicted is the source that said a name does not exist for which
+// another source gave records (the queries for A and AAAA went their
+// own ways: one failed at netd and was answered elsewhere), "" if none.
+// A source that itself said both (a router that answers AAAA queries
+// with NXDOMAIN) is left to Go's resolver, which takes the records.
+func (rec *record) contradicted() string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for qname, by := range rec.nx {
+		for _, r := range rec.records[qname] {
+			if r != by {
+				return by
+			}
+		}
+	}
+	return ""
 }
 
 // report is the sources that answered the lookup (those that gave

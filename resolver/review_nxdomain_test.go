@@ -45,3 +45,21 @@ func TestReviewNetdNotFoundIsFinalForTheName(t *testing.T) {
 		})
 	}
 }
+
+// A server that answers AAAA queries with NXDOMAIN but A queries with
+// addresses (some home routers do) still resolves, as with Go's own
+// resolver: the same source said both.
+func TestReviewSameSourceNXDOMAINForAAAAOnly(t *testing.T) {
+	c, _ := world(t)
+	router := startFakeUDP(t, func(q []byte) [][]byte {
+		if queryType(q) == dnsmessage.TypeAAAA {
+			return [][]byte{withRCode(t, q, dnsmessage.RCodeNameError)}
+		}
+		return zoneAnswer(q)
+	})
+	os.WriteFile(c.TermuxResolvConf, []byte("nameserver "+router.Addr.String()+"\n"), 0644)
+	addrs, err := lookup(t, New(c), testName)
+	if err != nil || !containsAddr(addrs, loop4) {
+		t.Fatalf("got %v, %v", addrs, err)
+	}
+}
