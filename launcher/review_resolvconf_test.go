@@ -92,3 +92,30 @@ func TestReviewContainerResolvConfFIFO(t *testing.T) {
 		t.Fatal("a FIFO resolv.conf hangs Prepare")
 	}
 }
+
+// Whatever the host's or Termux's resolver file holds, the container's
+// gets only valid lines, and at most 3 nameservers.
+func FuzzReviewResolvLines(f *testing.F) {
+	f.Add("nameserver 192.0.2.1\nsearch a.example b\noptions ndots:2 edns0\n")
+	f.Add("nameserver ::ffff:1.2.3.4 x\ndomain x\u202e.example\noptions \x1b[2J\n")
+	f.Add("nameserver 1.1.1.1\nnameserver 2.2.2.2\nnameserver 3.3.3.3\nnameserver 4.4.4.4\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content string) {
+		name := filepath.Join(dir, "resolv.conf")
+		if err := os.WriteFile(name, []byte(content), 0644); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range resolvLines(name) {
+			if !validLine.MatchString(l) {
+				t.Fatalf("line %q", l)
+			}
+			if strings.HasPrefix(l, "nameserver ") {
+				n++
+			}
+		}
+		if n > 3 {
+			t.Fatalf("%d nameservers", n)
+		}
+	})
+}
