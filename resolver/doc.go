@@ -33,4 +33,17 @@
 // What netd sends is read as untrusted: bounded in size and count (at most
 // 64 addresses a reply), in time (the source's timeout), and checked field
 // by field; anything else is an error, and the next source is asked.
+//
+// A source has answered only when Go's resolver would take its answer
+// from a DNS server (a response with the query's ID and question, not
+// truncated, success or "no such name", not a lame referral): anything
+// else is that source's failure, and the next source is asked. A "no
+// such name" is final for the name, not only for the query it answered:
+// a query of the other type (Go asks A and AAAA apart) is not answered
+// by another source, and the lookup says "no such host".
+//
+// A lookup reports the sources whose answers held its records (--debug,
+// Answered), the same to every concurrent caller of the name (the
+// resolver shares one lookup between them), and stops asking once no
+// caller waits for it.
 package resolver
