@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -121,13 +122,20 @@ func resolvConf(o PrepareOptions) ([]byte, error) {
 // resolvLines are the nameserver/search/options lines of the resolver
 // file name, nil when it names no nameserver a libc can use (a plain IP:
 // rootfs-pull's own IP:port lines are left out).
+//
+// The file is the host's or Termux's, but what it holds goes into every
+// container, so only what a libc reads is copied, and only when well
+// formed: "nameserver IP" (the first maxNameservers), "search" and
+// "domain" with DNS names, "options" with option words (name or
+// name:number). Other lines and words are left out. The file is read
+// only when it is a regular file (resolver.ReadConf): a FIFO does not
+// hang.
 func resolvLines(name string) []string {
-	f, err := os.Open(name)
-	if err != nil {
+	data, _ := resolver.ReadConf(name)
+	if data == nil {
 		return nil
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	n := 0
 	var lines []string
 	for sc.Scan() {
@@ -137,19 +145,73 @@ func resolvLines(name string) []string {
 		}
 		switch fields[0] {
 		case "nameserver":
-			if net.ParseIP(fields[1]) == nil {
+			ip := net.ParseIP(fields[1])
+			if ip == nil || n == maxNameservers {
 				continue
 			}
 			n++
-			lines = append(lines, strings.Join(fields[:2], " "))
-		case "search", "domain", "options":
-			lines = append(lines, strings.Join(fields, " "))
+			lines = append(lines, "nameserver "+ip.String())
+		case "search", "domain":
+			var names []string
+			for _, d := range fields[1:] {
+				if len(names) < maxSearch && dnsName(d) {
+					names = append(names, d)
+				}
+			}
+			if fields[0] == "domain" && len(names) > 1 {
+				names = names[:1]
+			}
+			if len(names) > 0 {
+				lines = append(lines, fields[0]+" "+strings.Join(names, " "))
+			}
+		case "options":
+			var opts []string
+			for _, o := range fields[1:] {
+				if len(opts) < maxSearch && optionWord.MatchString(o) {
+					opts = append(opts, o)
+				}
+			}
+			if len(opts) > 0 {
+				lines = append(lines, "options "+strings.Join(opts, " "))
+			}
 		}
 	}
 	if n == 0 {
 		return nil
 	}
 	return lines
+}
+
+// Bounds on what resolvLines copies: glibc's and musl's MAXNS, and
+// glibc's MAXDNSRCH (also used for option words).
+const (
+	maxNameservers = 3
+	maxSearch      = 6
+)
+
+// optionWord is a resolv.conf option: a name, or name:number.
+var optionWord = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}(:[0-9]{1,4})?$`)
+
+// dnsName reports whether s is a DNS name as a search list holds it:
+// labels of letters, digits, '-' and '_', 1 to 63 bytes, at most 253 in
+// all, and an optional final dot.
+func dnsName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // writeUnlessShipped writes name unless the image ships it as a non-empty

@@ -2,11 +2,15 @@ package resolver
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rootfs-pull/rootfs-pull/android"
@@ -48,7 +52,7 @@ var Public = []netip.AddrPort{
 // Public); tests point the paths elsewhere.
 type Config struct {
 	// Servers, when set, are the only servers asked (ROOTFS_PULL_DNS,
-	// --dns-server).
+	// --dns-server): the first MaxForced of them.
 	Servers []netip.AddrPort
 	// ResolvConf is the host's resolver file ("" = DefaultResolvConf).
 	ResolvConf string
@@ -75,12 +79,15 @@ func FromEnv(flags []string) (Config, error) {
 	for _, f := range flags {
 		list = append(list, strings.Split(f, ",")...)
 	}
-	if len(list) == 0 {
+	if len(flags) == 0 {
 		what = EnvServers
 		if v := os.Getenv(EnvServers); strings.TrimSpace(v) != "" {
 			list = strings.Split(v, ",")
 		}
 	}
+	// Servers asked for (a flag, a non-empty variable) but none named (a
+	// script's empty variable): an error, not the sources they replace.
+	forcing := len(list) > 0
 	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -90,7 +97,15 @@ func FromEnv(flags []string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("%s %q: want an IP address (or IP:port, [IPv6]:port)", what, safetext.Cut(s, 60))
 		}
-		c.Servers = append(c.Servers, ap)
+		if !slices.Contains(c.Servers, ap) {
+			c.Servers = append(c.Servers, ap)
+		}
+	}
+	if forcing && len(c.Servers) == 0 {
+		return c, fmt.Errorf("%s names no server: want an IP address (or IP:port, [IPv6]:port)", what)
+	}
+	if len(c.Servers) > MaxForced {
+		return c, fmt.Errorf("%s: %d servers; want at most %d", what, len(c.Servers), MaxForced)
 	}
 	c.TermuxResolvConf = TermuxResolvConf()
 	if p := os.Getenv(EnvTestSocket); p != "" {
@@ -132,6 +147,14 @@ func ParseServer(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
+// MaxForced is how many servers --dns-server and ROOTFS_PULL_DNS may
+// name: each failed lookup asks them all, and messages list them.
+const MaxForced = 8
+
+// maxFileServers is how many of a resolver file's servers are asked, as
+// bionic's resolver (MAXNS) takes no more.
+const maxFileServers = 4
+
 // maxResolvConf bounds how much of a resolver file is read.
 const maxResolvConf = 64 << 10
 
@@ -141,13 +164,12 @@ const maxResolvConf = 64 << 10
 // another port can be named; Go's own resolver would ignore the port.
 // Lines it cannot read are skipped. A missing file has none.
 func Nameservers(path string) ([]netip.AddrPort, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	data, err := ReadConf(path)
+	if data == nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []netip.AddrPort
-	sc := bufio.NewScanner(&limitReader{f, maxResolvConf})
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 2 || fields[0] != "nameserver" {
@@ -157,7 +179,39 @@ func Nameservers(path string) ([]netip.AddrPort, error) {
 			out = append(out, ap)
 		}
 	}
-	return out, sc.Err()
+	if err == nil {
+		err = sc.Err()
+	}
+	return out, err
+}
+
+// ReadConf reads the resolver file at path: its first maxResolvConf
+// bytes (with an error when it is longer), and only when it is a regular
+// file (a symlink to one is followed). A FIFO or a device is refused
+// without blocking: it is opened non-blocking and checked before any
+// read, so a resolv.conf that is a FIFO, /dev/tty or /dev/zero cannot
+// hang or flood the tool.
+func ReadConf(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", safetext.Cut(path, 80))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxResolvConf {
+		return data[:maxResolvConf], fmt.Errorf("%s: longer than %d bytes", safetext.Cut(path, 80), maxResolvConf)
+	}
+	return data, nil
 }
 
 // Usable reports whether the resolver file at path (the host's: ""
@@ -195,21 +249,4 @@ func ContainerServers(termux string) []string {
 		out = []string{Public[0].Addr().String(), Public[1].Addr().String()}
 	}
 	return out
-}
-
-type limitReader struct {
-	f interface{ Read([]byte) (int, error) }
-	n int
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, fmt.Errorf("longer than %d bytes", maxResolvConf)
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.f.Read(p)
-	l.n -= n
-	return n, err
 }

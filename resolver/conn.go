@@ -17,15 +17,22 @@ import (
 // to r's sources. It is a stream connection (no net.PacketConn), so Go
 // frames messages with a 2-byte length and never needs to retry over TCP:
 // the sources deal with truncation themselves.
+//
+// The connection's exchange is bound by its deadline and by ctx: when
+// ctx ends (no caller waits for the lookup any more) the sources are no
+// longer asked, and no new connection is made.
 func (r *Resolver) dial(ctx context.Context, network, _ string) (net.Conn, error) {
-	return &chainConn{r: r, ctx: context.WithoutCancel(ctx), net: network}, nil
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &chainConn{r: r, ctx: ctx, net: network}, nil
 }
 
 // chainConn takes one length-framed query and answers it from the
 // resolver's sources.
 type chainConn struct {
 	r   *Resolver
-	ctx context.Context // values only: the deadline is the connection's
+	ctx context.Context // the dial's: its values, and its end stops the exchange
 	net string
 
 	mu       sync.Mutex

@@ -18,11 +18,13 @@
 //     answer (other queries go to the next source). That older netd
 //     says "no address" alike for a name that does not exist and when
 //     its own servers did not answer: either is final, as "no such host";
-//  2. the servers in Termux's $PREFIX/etc/resolv.conf;
+//  2. the servers in Termux's $PREFIX/etc/resolv.conf (the first four,
+//     as bionic takes no more);
 //  3. public resolvers (1.1.1.1, 8.8.8.8 and their IPv6 twins), with
 //     short timeouts.
 //
-// ROOTFS_PULL_DNS (or a flag) forces servers, replacing all of these.
+// ROOTFS_PULL_DNS (or a flag) forces servers, at most eight, replacing
+// all of these.
 //
 // Go's own DNS logic (hosts file, search list, CNAMEs, A and AAAA) stays:
 // the sources sit behind a net.Resolver{PreferGo: true} whose Dial returns
@@ -31,4 +33,17 @@
 // What netd sends is read as untrusted: bounded in size and count (at most
 // 64 addresses a reply), in time (the source's timeout), and checked field
 // by field; anything else is an error, and the next source is asked.
+//
+// A source has answered only when Go's resolver would take its answer
+// from a DNS server (a response with the query's ID and question, not
+// truncated, success or "no such name", not a lame referral): anything
+// else is that source's failure, and the next source is asked. A "no
+// such name" is final for the name, not only for the query it answered:
+// a query of the other type (Go asks A and AAAA apart) is not answered
+// by another source, and the lookup says "no such host".
+//
+// A lookup reports the sources whose answers held its records (--debug,
+// Answered), the same to every concurrent caller of the name (the
+// resolver shares one lookup between them), and stops asking once no
+// caller waits for it.
 package resolver

@@ -26,12 +26,12 @@ func (e *LookupError) Error() string {
 	switch {
 	case e.System:
 		return e.Err.Error()
+	case e.NotFound && e.AnsweredBy == "":
+		// Go's resolver decided alone: not a DNS name (or one DNS must
+		// not be asked about, as .onion).
+		return fmt.Sprintf("lookup %s: no such host (not a name any DNS server was asked about)", host)
 	case e.NotFound:
-		by := e.AnsweredBy
-		if by == "" {
-			by = e.Asked
-		}
-		return fmt.Sprintf("lookup %s: no such host (answered by %s)", host, by)
+		return fmt.Sprintf("lookup %s: no such host (answered by %s)", host, e.AnsweredBy)
 	case len(e.Tried) == 0:
 		return fmt.Sprintf("lookup %s: %v (asked %s)", host, e.Err, e.Asked)
 	}

@@ -69,10 +69,11 @@ const viaGetaddrinfo = ", getaddrinfo)"
 
 // label names n in reports, saying when answers come from getaddrinfo.
 func (n *netd) label() string {
+	sock := safetext.Cut(n.socket, maxPathShown)
 	if n.speaks.Load() == speaksGetaddrinfo {
-		return "netd (" + n.socket + viaGetaddrinfo
+		return "netd (" + sock + viaGetaddrinfo
 	}
-	return "netd (" + n.socket + ")"
+	return "netd (" + sock + ")"
 }
 
 // mute reports whether n was found to know no DNS command.

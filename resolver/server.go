@@ -12,8 +12,9 @@ import (
 )
 
 // serverExchange asks the DNS server at addr: over UDP, and over TCP when
-// the UDP answer is truncated. Answers whose ID is not the query's are
-// skipped, as Go's resolver does.
+// the UDP answer is truncated. Datagrams that are not an answer to the
+// query (its ID and its question) are skipped, as Go's resolver skips
+// them.
 func serverExchange(ctx context.Context, addr netip.AddrPort, query []byte) ([]byte, error) {
 	if len(query) < 12 {
 		return nil, errors.New("short query")
@@ -45,7 +46,7 @@ func udpExchange(ctx context.Context, addr netip.AddrPort, query []byte) ([]byte
 		if err != nil {
 			return nil, ctxErr(ctx, err)
 		}
-		if n >= 12 && buf[0] == query[0] && buf[1] == query[1] && buf[2]&0x80 != 0 {
+		if n >= 12 && answers(query, buf[:n]) {
 			return buf[:n:n], nil
 		}
 	}
