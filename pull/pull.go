@@ -252,13 +252,19 @@ func pullResolved(ctx context.Context, src Source, o Options, im *registry.Image
 		}
 		retried = retried || again
 	}
-	if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
-		return nil, err
+	restorer, restoring := src.(Restorer)
+	if !restoring || len(o.DNS) > 0 {
+		if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
+			return nil, err
+		}
 	}
 	// The container must be startable (its User known to its own
 	// /etc/passwd, a readable one) before the rootfs is called ready.
 	if _, err := launcher.NewConfig(o.Dir, im.Config, runtime.GOARCH, o.Runtime); err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	if restoring {
+		restorer.RestoreState(state)
 	}
 	state.Status = rootfs.StatusReady
 	if err := state.Save(o.Dir); err != nil {

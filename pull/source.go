@@ -7,6 +7,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // Source is where an image's manifest, config and blobs come from: a
@@ -35,6 +36,15 @@ type Source interface {
 // directory is stripped). The diff_id, if any, is of the stream before.
 type TarRewriter interface {
 	RewriteTar(layer int, tar io.Reader) io.ReadCloser
+}
+
+// Restorer is a Source that restores a whole rootfs (an export archive):
+// its tree comes prepared as it was (Prepare is not run again unless
+// Options.DNS asks), and once every entry is applied, RestoreState puts
+// the rootfs's own record back (the image's digests and layers, what its
+// pull skipped) before the state is marked ready.
+type Restorer interface {
+	RestoreState(s *rootfs.State)
 }
 
 // cachingSource is a Source with a blob cache, which later layers can be
