@@ -508,7 +508,7 @@ func (w *walker) content(fd int, size int64) error {
 			data = off // no SEEK_DATA here: read everything
 		}
 		if data > off {
-			if err := w.zeros(data - off, &zero); err != nil {
+			if err := w.zeros(data-off, &zero); err != nil {
 				return err
 			}
 			off = data
