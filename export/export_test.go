@@ -107,7 +107,7 @@ func pullRich(t *testing.T) (reg *testregistry.Registry, ref, dir string) {
 		t.Fatal(err)
 	}
 	ref = reg.Host + "/demo/rich:1"
-	dir = filepath.Join(t.TempDir(), "rich")
+	dir = filepath.Join(tmp(t), "rich")
 	c := client(t)
 	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: ref, Dir: dir, Runtime: "proot"}); err != nil {
 		t.Fatalf("pull: %v", err)
@@ -266,7 +266,7 @@ func TestExportRestoreIdentical(t *testing.T) {
 	orig, _ := rootfs.LoadState(dir)
 	for _, ext := range []string{".tar", ".tar.gz", ".tar.xz", ".tar.zst"} {
 		t.Run(ext, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "backup"+ext)
+			file := filepath.Join(tmp(t), "backup"+ext)
 			res, err := export.Export(ctx(t), dir, file, export.Options{})
 			if err != nil {
 				t.Fatalf("export: %v", err)
@@ -274,7 +274,7 @@ func TestExportRestoreIdentical(t *testing.T) {
 			if res.Entries == 0 || !res.Defaults {
 				t.Errorf("result %+v: want entries and the defaults file", res)
 			}
-			dir2 := filepath.Join(t.TempDir(), "copy")
+			dir2 := filepath.Join(tmp(t), "copy")
 			pres, err := restore(t, file, dir2)
 			if err != nil {
 				t.Fatalf("restore: %v", err)
@@ -333,7 +333,7 @@ func TestExportOwnersOfUnprivilegedPull(t *testing.T) {
 	if err := st.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "b.tar.gz")
+	file := filepath.Join(tmp(t), "b.tar.gz")
 	res, err := export.Export(ctx(t), dir, file, export.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -341,7 +341,7 @@ func TestExportOwnersOfUnprivilegedPull(t *testing.T) {
 	if !res.Marker.OwnersMappedToRoot {
 		t.Error("marker does not say owners were mapped")
 	}
-	dir2 := filepath.Join(t.TempDir(), "r")
+	dir2 := filepath.Join(tmp(t), "r")
 	if _, err := restore(t, file, dir2); err != nil {
 		t.Fatal(err)
 	}
@@ -374,15 +374,15 @@ func TestRestoredLauncherRuns(t *testing.T) {
 	if err := (testimage.Pusher{Host: reg.Host, Username: "admin", Password: "adminpw"}).Push(ctx(t), "demo/bb", "1", im); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "bb")
+	dir := filepath.Join(tmp(t), "bb")
 	if _, err := pull.Pull(ctx(t), client(t), pull.Options{Image: reg.Host + "/demo/bb:1", Dir: dir, Runtime: "proot"}); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "bb.tar.zst")
+	file := filepath.Join(tmp(t), "bb.tar.zst")
 	if _, err := export.Export(ctx(t), dir, file, export.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	dir2 := filepath.Join(t.TempDir(), "moved")
+	dir2 := filepath.Join(tmp(t), "moved")
 	res, err := restore(t, file, dir2)
 	if err != nil {
 		t.Fatal(err)
@@ -397,4 +397,19 @@ func TestRestoredLauncherRuns(t *testing.T) {
 
 func pullFrom(t *testing.T, src *export.Source, file, dir string) (*pull.Result, error) {
 	return pull.PullFrom(ctx(t), src, pull.Options{Image: file, Dir: dir, Launcher: "-"})
+}
+
+// tmp is a t.TempDir that can be removed when a rootfs in it has
+// read-only directories (as a non-root owner sees them).
+func tmp(t *testing.T) string {
+	d := t.TempDir()
+	t.Cleanup(func() {
+		filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				os.Chmod(p, 0755)
+			}
+			return nil
+		})
+	})
+	return d
 }

@@ -19,7 +19,7 @@ import (
 // metaOf is the head of a real export: its marker, state and config
 // entries, to put a forged tree behind.
 func metaOf(t *testing.T, dir string) []*entry {
-	file := filepath.Join(t.TempDir(), "real.tar")
+	file := filepath.Join(tmp(t), "real.tar")
 	if _, err := export.Export(ctx(t), dir, file, export.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func forge(t *testing.T, meta []*entry, tree []testimage.Entry, trailer bool) st
 		tw.Write(b)
 	}
 	tw.Close()
-	file := filepath.Join(t.TempDir(), "forged.tar.gz")
+	file := filepath.Join(tmp(t), "forged.tar.gz")
 	if err := os.WriteFile(file, testimage.Compress(buf.Bytes(), testimage.Gzip), 0644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestRestoreHostileArchive(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
+			base := tmp(t)
 			outside := filepath.Join(base, "outside")
 			os.MkdirAll(outside, 0755)
 			os.WriteFile(filepath.Join(outside, "sentinel"), []byte("sentinel"), 0644)
@@ -182,7 +182,7 @@ func TestRestoreTruncated(t *testing.T) {
 	_, _, dir := pullRich(t)
 	for _, ext := range []string{".tar", ".tar.gz", ".tar.zst"} {
 		t.Run(ext, func(t *testing.T) {
-			file := filepath.Join(t.TempDir(), "full"+ext)
+			file := filepath.Join(tmp(t), "full"+ext)
 			if _, err := export.Export(ctx(t), dir, file, export.Options{}); err != nil {
 				t.Fatal(err)
 			}
@@ -191,9 +191,9 @@ func TestRestoreTruncated(t *testing.T) {
 			if ext == ".tar" {
 				cuts = append(cuts, bytes.Index(whole, []byte(".rootfs-pull-export/end.json"))/512*512)
 			}
-			dir2 := filepath.Join(t.TempDir(), "r")
+			dir2 := filepath.Join(tmp(t), "r")
 			for _, n := range cuts {
-				cut := filepath.Join(t.TempDir(), "cut"+ext)
+				cut := filepath.Join(tmp(t), "cut"+ext)
 				os.WriteFile(cut, whole[:n], 0644)
 				src, err := export.Open(cut, "")
 				if err != nil {
