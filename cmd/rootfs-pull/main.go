@@ -33,6 +33,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rootfs-pull/rootfs-pull/cache"
+	"github.com/rootfs-pull/rootfs-pull/export"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/launcher"
 	"github.com/rootfs-pull/rootfs-pull/pull"
@@ -404,7 +405,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 
 Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted.`,
 		Flags:                pullFlags(),
-		Commands:             append([]*cli.Command{pullCmd, startCmd, cacheCmd, rmCommand(stdout)}, otherCommands(stdin, stdout, stderr)...),
+		Commands:             append([]*cli.Command{pullCmd, startCmd, cacheCmd, rmCommand(stdout), exportCommand(stdout, stderr), lsCommand(stdout, stderr)}, otherCommands(stdin, stdout, stderr)...),
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -473,15 +474,28 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	}
 	out.dns = dns.Answered
 	var res *pull.Result
+	kind := spec.Kind
+	var restore *export.Source
 	if spec.Kind == source.Registry {
 		res, err = pull.Pull(c.Context, client, opts)
 	} else {
 		var src pull.Source
 		if src, err = openSource(c.Context, c, spec, dns); err == nil {
+			if restore, _ = src.(*export.Source); restore != nil {
+				kind = "export"
+			}
 			res, err = pull.PullFrom(c.Context, src, opts)
 		}
 	}
 	out.endProgress(err == nil)
+	recordIndex(stderr, opts.Dir, err == nil)
+	if err == nil && restore != nil {
+		if p, derr := restore.WriteDefaults(res.Launcher); derr != nil {
+			fmt.Fprintln(stderr, "rootfs-pull: warning: "+firstLine(derr.Error()))
+		} else if p != "" && !c.Bool("quiet") && !c.Bool("json") {
+			fmt.Fprintf(stderr, "rootfs-pull: restored the launcher's defaults file %s\n", safetext.Clean(p))
+		}
+	}
 	if err != nil {
 		msg := pull.Explain(err, opts)
 		out.failure(msg)
@@ -490,7 +504,7 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		}
 		return cli.Exit(msg, exitFailure)
 	}
-	out.success(res, spec.Kind)
+	out.success(res, kind)
 	return nil
 }
 

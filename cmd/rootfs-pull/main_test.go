@@ -52,7 +52,7 @@ type result struct {
 func command(t *testing.T, ctx context.Context, stdin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCLI+"=1", "DOCKER_CONFIG="+t.TempDir(), "TERM=dumb", "XDG_CACHE_HOME="+t.TempDir())
+	cmd.Env = append(os.Environ(), asCLI+"=1", "DOCKER_CONFIG="+t.TempDir(), "TERM=dumb", "XDG_CACHE_HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir())
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
 }

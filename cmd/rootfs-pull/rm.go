@@ -73,6 +73,7 @@ func rmAction(c *cli.Context, stdout io.Writer) error {
 		return cli.Exit(fmt.Sprintf("remove %s: %v", dir, err), exitFailure)
 	}
 	removed = append([]string{abs}, removed...)
+	forgetIndex(c.App.ErrWriter, abs)
 	if c.Bool("json") {
 		writeJSON(stdout, map[string]any{"removed": removed})
 		return nil

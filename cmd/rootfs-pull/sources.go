@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rootfs-pull/rootfs-pull/archive"
+	"github.com/rootfs-pull/rootfs-pull/export"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/lxc"
 	"github.com/rootfs-pull/rootfs-pull/pull"
@@ -82,6 +83,13 @@ func openSource(ctx context.Context, c *cli.Context, spec source.Spec, res *reso
 				return nil, fmt.Errorf("%s is an OCI image layout, not a rootfs tarball: pull it as oci:%s", safetext.Cut(spec.Path, 120), safetext.Cut(spec.Path, 120))
 			}
 			return nil, fmt.Errorf("%s is a directory, not a rootfs tarball (an OCI layout is named oci:DIR)", safetext.Cut(spec.Path, 120))
+		}
+		// An export archive (its first entry is the export marker) is a
+		// restore; any other file a rootfs tarball.
+		if ok, err := export.IsArchive(spec.Path); err != nil {
+			return nil, err
+		} else if ok {
+			return export.Open(spec.Path, c.String("sha256"))
 		}
 		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256")})
 	}
