@@ -6,7 +6,9 @@
 //   - oci-archive:FILE[:TAG|@DIGEST]  an OCI image layout in a tar
 //   - lxc:DISTRO/RELEASE[/VARIANT]    an image from an LXC image server
 //   - https://… (http:// on loopback) a rootfs tarball to download
-//   - /…, ./…, ../… (or . and ..)     a rootfs tarball on disk
+//   - /…, ./…, ../… (or . and ..)     a rootfs tarball on disk, or an export
+//     archive to restore when its first entry is .rootfs-pull-export.json
+//     (package export; told apart when the file is opened)
 //   - anything else                   an image name in a registry
 //
 // As in skopeo, the path after a prefix ends at its first ':'. A bare
