@@ -17,6 +17,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/inflate"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // store is where an archive's files are: a directory (an OCI layout) or
@@ -159,7 +160,13 @@ func openTar(ctx context.Context, file string) (*tarStore, error) {
 			e.count++
 			return false, nil
 		}
-		t.entries[name] = &tarEntry{typ: h.Typeflag, size: h.Size, link: h.Linkname, count: 1}
+		typ := h.Typeflag
+		if rootfs.IsSparse(h) {
+			// A few bytes that read as terabytes of zeros: docker save and
+			// skopeo never write one, so it is never read.
+			typ = tar.TypeGNUSparse
+		}
+		t.entries[name] = &tarEntry{typ: typ, size: h.Size, link: h.Linkname, count: 1}
 		return false, nil
 	})
 	if err != nil {
@@ -231,6 +238,8 @@ func (t *tarStore) resolve(name string) (string, *tarEntry, error) {
 				return "", nil, fmt.Errorf("%s links to %w", safetext.Cut(name, 120), err)
 			}
 			name = target
+		case e.typ == tar.TypeGNUSparse:
+			return "", nil, fmt.Errorf("%s is a sparse file in the archive (image archives have none): refused", safetext.Cut(name, 120))
 		default:
 			return "", nil, fmt.Errorf("%s is not a regular file in the archive", safetext.Cut(name, 120))
 		}
