@@ -98,6 +98,8 @@ type products struct {
 var (
 	sha256RE = regexp.MustCompile(`^[a-f0-9]{64}$`)
 	wordRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+	// buildRE is a build's name, as 20240102_05:24: it is printed.
+	buildRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 )
 
 // NormalServer is a server as users write it: a host and path ("mirrors.
@@ -197,7 +199,7 @@ func (c *Client) Products(ctx context.Context) ([]Product, error) {
 		sort.Sort(sort.Reverse(sort.StringSlice(versions))) // build dates: the newest first
 		for _, v := range versions {
 			it, ok := p.Versions[v].Items["root.tar.xz"]
-			if !ok || checkPath(it.Path) != nil || !sha256RE.MatchString(it.SHA256) || it.Size <= 0 || it.Size > registry.MaxBlobSize {
+			if !ok || !buildRE.MatchString(v) || checkPath(it.Path) != nil || !sha256RE.MatchString(it.SHA256) || it.Size <= 0 || it.Size > registry.MaxBlobSize {
 				continue
 			}
 			prod.Newest = Image{Distro: prod.Distro, Release: p.Release, Variant: p.Variant, Arch: p.Arch, Platform: prod.Platform,
