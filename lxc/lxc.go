@@ -28,6 +28,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/tarball"
 )
 
 // DefaultServer is the LXC project's image server.
@@ -42,8 +43,8 @@ const (
 
 // Client reads one server's index.
 type Client struct {
-	Server string // https://host[/prefix]; DefaultServer if empty
-	HTTP   *http.Client
+	Server string       // https://host[/prefix]; DefaultServer if empty
+	HTTP   *http.Client // tarball.DefaultHTTP's rules when nil
 }
 
 // Image is one build of a product, ready to pull.
@@ -138,7 +139,11 @@ func (c *Client) get(ctx context.Context, p string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "rootfs-pull")
-	resp, err := c.HTTP.Do(req)
+	hc := c.HTTP
+	if hc == nil {
+		hc = tarball.DefaultHTTP(nil)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

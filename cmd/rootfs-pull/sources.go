@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -66,7 +67,7 @@ func lxcClient(c *cli.Context, res *resolver.Resolver) *lxc.Client {
 	server, _ := lxc.NormalServer(c.String("lxc-server"))
 	lc := &lxc.Client{Server: server}
 	if res != nil {
-		lc.HTTP = tarball.DefaultHTTP(res.DialContext)
+		lc.HTTP = tarball.DefaultHTTP(res)
 	}
 	return lc
 }
@@ -83,7 +84,11 @@ func openSource(ctx context.Context, c *cli.Context, spec source.Spec, res *reso
 	case source.LXC:
 		return lxc.NewSource(lxcClient(c, res), spec.Path)
 	case source.URL:
-		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256"), HTTP: tarball.DefaultHTTP(res.DialContext)})
+		var hc *http.Client
+		if res != nil {
+			hc = tarball.DefaultHTTP(res)
+		}
+		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256"), HTTP: hc})
 	case source.File:
 		fi, err := os.Stat(spec.Path)
 		if err != nil {
