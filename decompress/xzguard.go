@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 )
 
 // XzMaxDict is the largest LZMA2 dictionary an xz block may make the
@@ -107,7 +108,7 @@ func (g *xzGuard) Read(p []byte) (int, error) {
 // read appends the next n bytes to the output and returns them.
 func (g *xzGuard) read(n int) ([]byte, error) {
 	start := len(g.buf)
-	g.buf = append(g.buf, make([]byte, n)...)
+	g.buf = slices.Grow(g.buf, n)[:start+n]
 	if _, err := io.ReadFull(g.r, g.buf[start:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
