@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/archive"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
+	"github.com/rootfs-pull/rootfs-pull/registry"
 )
 
 // A docker save archive whose layer.tar is a sparse entry: a 5 KB file
@@ -59,4 +61,45 @@ func TestReviewArchiveRefusesSparseEntries(t *testing.T) {
 	if err == nil {
 		t.Errorf("a sparse entry of %d bytes (layer size %d) read %d bytes of it without error", int64(1)<<40, l.Size, n)
 	}
+}
+
+// Reading any bytes as a docker save or OCI archive never panics, and
+// what it reads comes from the archive's bytes (at most its size per
+// blob, as no sparse entry is read).
+func FuzzReviewArchive(f *testing.F) {
+	im := image(false)
+	f.Add(testimage.TarFiles(testimage.DockerArchiveFiles(im, layerTars(), "demo/app:1")))
+	f.Add(testimage.TarFiles(testimage.OCILayoutFiles(image(false), "v1")))
+	f.Add(testimage.TarFiles(map[string][]byte{"manifest.json": []byte(`[{"Config":"a.json","Layers":["l"]}]`)}, testimage.Symlink("l", "../x"), testimage.Symlink("a.json", "l")))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file := filepath.Join(t.TempDir(), "a.tar")
+		writeFile(t, file, b)
+		var srcs []interface {
+			Resolve(context.Context, registry.Platform) (*registry.Image, error)
+			Blob(context.Context, ocispec.Descriptor) (io.ReadCloser, error)
+		}
+		if a, err := archive.OpenDockerArchive(ctx(t), file, ""); err == nil {
+			srcs = append(srcs, a)
+		}
+		if o, err := archive.OpenOCIArchive(ctx(t), file, "", ""); err == nil {
+			srcs = append(srcs, o)
+		}
+		for _, s := range srcs {
+			im, err := s.Resolve(ctx(t), amd64)
+			if err != nil {
+				continue
+			}
+			for _, l := range im.Manifest.Layers {
+				rc, err := s.Blob(ctx(t), l)
+				if err != nil {
+					continue
+				}
+				n, _ := io.Copy(io.Discard, io.LimitReader(rc, 1<<30))
+				rc.Close()
+				if n > int64(len(b))*1100+1<<20 {
+					t.Errorf("%d bytes of archive gave a blob of %d bytes", len(b), n)
+				}
+			}
+		}
+	})
 }

@@ -95,3 +95,20 @@ func TestReviewLXCItemPathDotDot(t *testing.T) {
 		t.Errorf(`checkPath("..") accepted`)
 	}
 }
+
+// decodeProducts never panics, whatever the JSON.
+func FuzzReviewDecodeProducts(f *testing.F) {
+	f.Add([]byte(`{"products":{"a":{"arch":"amd64","os":"Debian","release":"b","variant":"default","versions":{"20240101_05:24":{"items":{"root.tar.xz":{"path":"x/r.tar.xz","sha256":"` + fmt.Sprintf("%064x", 1) + `","size":3}}}}}}}`))
+	f.Add([]byte(`{"products":null,"x":[1,{"a":[]}]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		ps, err := decodeProducts(bytes.NewReader(doc))
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if p.Version != "" && !usable(p.Version, p.Rootfs) {
+				t.Errorf("an unusable build kept: %+v", p)
+			}
+		}
+	})
+}

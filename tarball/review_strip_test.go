@@ -48,3 +48,26 @@ func stripSparse(t *testing.T, in []byte) {
 		t.Errorf("%d bytes in, %d bytes of content out, err %v: want ErrSparseTooLarge", len(in), n, err)
 	}
 }
+
+// The stripper never panics, and never hands on more content than the
+// sparse bound allows for what it read.
+func FuzzReviewStripTop(f *testing.F) {
+	f.Add(testimage.Tar(testimage.Dir("wrap/"), testimage.File("wrap/a", "a"), testimage.Hardlink("wrap/b", "wrap/a")))
+	f.Add(testimage.Tar(testimage.Dir("./"), testimage.File("./bin/sh", "x")))
+	f.Add(testimage.SparseTar("w/big", 1<<20, testimage.Dir("w/")))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := StripTop(bytes.NewReader(in))
+		defer r.Close()
+		tr := tar.NewReader(r)
+		var content int64
+		for {
+			if _, err := tr.Next(); err != nil {
+				return
+			}
+			n, _ := io.Copy(io.Discard, tr)
+			if content += n; content > 64*int64(len(in))+1<<30 {
+				t.Fatalf("%d bytes in, %d bytes of content out", len(in), content)
+			}
+		}
+	})
+}
