@@ -14,10 +14,9 @@ import (
 )
 
 // An archive's index keeps every entry's name and link target, which a
-// PAX record may make up to 1 MiB together: gzipped, such names cost a
-// few KB each, so each entry of a few KB made the index hold 1 MiB (and
-// the 100,000 entries allowed, 100 GiB). The names documents use are
-// short.
+// PAX record may make up to 1 MiB together: gzipped, such an entry costs
+// about 1 KB of archive and 1 MiB of index (with the 100,000 entries
+// allowed, 100 GiB). The names documents use are short.
 func TestReviewArchiveIndexMemoryIsBounded(t *testing.T) {
 	var raw bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&raw, gzip.BestSpeed)
