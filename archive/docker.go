@@ -168,8 +168,8 @@ func (a *DockerArchive) pick(ms []dockerManifest) (dockerManifest, string, error
 			return dockerManifest{}, "", fmt.Errorf("%s holds no image (manifest.json lists none)", a.Path)
 		case 1:
 			tag := ""
-			if len(ms[0].RepoTags) == 1 {
-				tag = ms[0].RepoTags[0]
+			if len(ms[0].RepoTags) == 1 && normalTag(ms[0].RepoTags[0]) != "" {
+				tag = ms[0].RepoTags[0] // names the image only if it is an image name
 			}
 			return ms[0], tag, nil
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/inflate"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // store is where an archive's files are: a directory (an OCI layout) or
@@ -105,6 +106,15 @@ const maxEntries = 100_000
 // save links a layer it holds twice to its first copy).
 const maxLinkHops = 8
 
+// maxEntryName bounds the names and link targets a tar archive's index
+// keeps (docker save's and skopeo's are under 100 bytes): a PAX record
+// makes them up to 1 MiB, and gzip makes that cost a few bytes. Longer
+// ones are never indexed, so never read; maxIndexBytes bounds the total.
+const (
+	maxEntryName  = 1024
+	maxIndexBytes = 16 << 20
+)
+
 type tarEntry struct {
 	typ   byte
 	size  int64
@@ -146,20 +156,29 @@ func openTar(ctx context.Context, file string) (*tarStore, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	n := 0
+	n, held := 0, 0
 	err = t.scan(ctx, f, func(h *tar.Header, _ *tar.Reader) (bool, error) {
 		if n++; n > maxEntries {
 			return true, fmt.Errorf("%s has more than %d entries: not an image archive", file, maxEntries)
 		}
 		name, ok := entryName(h.Name)
-		if !ok {
+		if !ok || len(name) > maxEntryName || len(h.Linkname) > maxEntryName {
 			return false, nil // never asked for: no document may name it
+		}
+		if held += len(name) + len(h.Linkname); held > maxIndexBytes {
+			return true, fmt.Errorf("%s: its entries' names are more than %d MiB: not an image archive", file, maxIndexBytes>>20)
 		}
 		if e := t.entries[name]; e != nil {
 			e.count++
 			return false, nil
 		}
-		t.entries[name] = &tarEntry{typ: h.Typeflag, size: h.Size, link: h.Linkname, count: 1}
+		typ := h.Typeflag
+		if rootfs.IsSparse(h) {
+			// A few bytes that read as terabytes of zeros: docker save and
+			// skopeo never write one, so it is never read.
+			typ = tar.TypeGNUSparse
+		}
+		t.entries[name] = &tarEntry{typ: typ, size: h.Size, link: h.Linkname, count: 1}
 		return false, nil
 	})
 	if err != nil {
@@ -231,6 +250,8 @@ func (t *tarStore) resolve(name string) (string, *tarEntry, error) {
 				return "", nil, fmt.Errorf("%s links to %w", safetext.Cut(name, 120), err)
 			}
 			name = target
+		case e.typ == tar.TypeGNUSparse:
+			return "", nil, fmt.Errorf("%s is a sparse file in the archive (image archives have none): refused", safetext.Cut(name, 120))
 		default:
 			return "", nil, fmt.Errorf("%s is not a regular file in the archive", safetext.Cut(name, 120))
 		}

@@ -1,8 +1,9 @@
 // Package decompress turns a layer blob into its tar stream: gzip (with
 // package inflate, which decodes ahead on its own goroutine), zstd, or
 // plain tar, chosen by media type and confirmed by the stream's magic
-// bytes; and xz (github.com/ulikunitz/xz) or bzip2 (compress/bzip2),
-// which rootfs tarballs and LXC images use, by their magic bytes alone.
+// bytes; and xz (github.com/ulikunitz/xz, behind xzGuard, which bounds
+// the dictionaries it allocates) or bzip2 (compress/bzip2), which rootfs
+// tarballs and LXC images use, by their magic bytes alone.
 package decompress
 
 import (
@@ -104,7 +105,7 @@ func NewReader(mediaType string, r io.Reader) (io.ReadCloser, Format, error) {
 		return &zstdReader{d: zr, in: in}, f, nil
 	case Xz:
 		in := &countingReader{r: br}
-		xr, err := xz.NewReader(in)
+		xr, err := xz.NewReader(newXzGuard(in))
 		if err != nil {
 			return nil, f, fmt.Errorf("xz: %w", err)
 		}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
 	"github.com/rootfs-pull/rootfs-pull/registry"
+	"github.com/rootfs-pull/rootfs-pull/tarball"
 )
 
 // DefaultServer is the LXC project's image server.
@@ -38,12 +39,14 @@ const DefaultServer = "https://images.linuxcontainers.org"
 const (
 	maxIndex    = 1 << 20
 	maxProducts = 64 << 20
+	// maxRootfsSize bounds the size an index may give a rootfs.
+	maxRootfsSize = registry.MaxBlobSize
 )
 
 // Client reads one server's index.
 type Client struct {
-	Server string // https://host[/prefix]; DefaultServer if empty
-	HTTP   *http.Client
+	Server string       // https://host[/prefix]; DefaultServer if empty
+	HTTP   *http.Client // tarball.DefaultHTTP's rules when nil
 }
 
 // Image is one build of a product, ready to pull.
@@ -78,26 +81,11 @@ type index struct {
 	} `json:"index"`
 }
 
-type products struct {
-	Products map[string]struct {
-		Arch     string `json:"arch"`
-		OS       string `json:"os"`
-		Release  string `json:"release"`
-		Variant  string `json:"variant"`
-		Versions map[string]struct {
-			Items map[string]struct {
-				Ftype  string `json:"ftype"`
-				Path   string `json:"path"`
-				SHA256 string `json:"sha256"`
-				Size   int64  `json:"size"`
-			} `json:"items"`
-		} `json:"versions"`
-	} `json:"products"`
-}
-
 var (
 	sha256RE = regexp.MustCompile(`^[a-f0-9]{64}$`)
 	wordRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
+	// buildRE is a build's name, as 20240102_05:24: it is printed.
+	buildRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$`)
 )
 
 // NormalServer is a server as users write it: a host and path ("mirrors.
@@ -128,31 +116,72 @@ func (c *Client) server() string {
 	return s
 }
 
-// get reads a document of at most max bytes from the server.
-func (c *Client) get(ctx context.Context, p string, max int64) ([]byte, error) {
+// open starts reading a document of at most max bytes from the server;
+// reading past max fails.
+func (c *Client) open(ctx context.Context, p string, max int64) (io.ReadCloser, error) {
 	u := c.server() + "/" + p
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "rootfs-pull")
-	resp, err := c.HTTP.Do(req)
+	hc := c.HTTP
+	if hc == nil {
+		hc = tarball.DefaultHTTP(nil)
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("LXC server: %w", err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		return nil, fmt.Errorf("LXC server: GET %s: %d %s", safetext.Cut(u, 120), resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("LXC server: GET %s: %w", safetext.Cut(u, 120), err)
+	return &maxBody{rc: resp.Body, left: max, what: safetext.Cut(u, 120), max: max}, nil
+}
+
+// maxBody fails a read past max bytes.
+type maxBody struct {
+	rc        io.ReadCloser
+	left, max int64
+	what      string
+}
+
+func (b *maxBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("LXC server: %s is larger than %d MiB: refused", b.what, b.max>>20)
+		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return 0, err
 	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("LXC server: %s is larger than %d MiB: refused", safetext.Cut(u, 120), max>>20)
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *maxBody) Close() error { return b.rc.Close() }
+
+// get reads a whole document of at most max bytes from the server.
+func (c *Client) get(ctx context.Context, p string, max int64) ([]byte, error) {
+	body, err := c.open(ctx, p, max)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, fmt.Errorf("LXC server: GET %s: %w", safetext.Cut(c.server()+"/"+p, 120), err)
 	}
 	return b, nil
 }
@@ -176,33 +205,25 @@ func (c *Client) Products(ctx context.Context) ([]Product, error) {
 	if file == "" || checkPath(file) != nil || !strings.HasPrefix(file, "streams/") {
 		return nil, fmt.Errorf("LXC server: streams/v1/index.json names no usable image-downloads products file")
 	}
-	if raw, err = c.get(ctx, file, maxProducts); err != nil {
+	body, err := c.open(ctx, file, maxProducts)
+	if err != nil {
 		return nil, err
 	}
-	var ps products
-	if err := json.Unmarshal(raw, &ps); err != nil {
+	defer body.Close()
+	ps, err := decodeProducts(body)
+	if err != nil {
 		return nil, fmt.Errorf("LXC server: %s: %w", safetext.Cut(file, 80), err)
 	}
 	var out []Product
-	for _, p := range ps.Products {
+	for _, p := range ps {
 		if !wordRE.MatchString(p.OS) || !wordRE.MatchString(p.Release) || !wordRE.MatchString(p.Variant) || !wordRE.MatchString(p.Arch) {
 			continue // not a name this tool can print or match
 		}
 		prod := Product{Distro: strings.ToLower(p.OS), Release: p.Release, Variant: p.Variant, Arch: p.Arch,
 			Platform: registry.Platform{OS: "linux", Architecture: lxcArch(p.Arch)}.Normalize()}
-		versions := make([]string, 0, len(p.Versions))
-		for v := range p.Versions {
-			versions = append(versions, v)
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(versions))) // build dates: the newest first
-		for _, v := range versions {
-			it, ok := p.Versions[v].Items["root.tar.xz"]
-			if !ok || checkPath(it.Path) != nil || !sha256RE.MatchString(it.SHA256) || it.Size <= 0 || it.Size > registry.MaxBlobSize {
-				continue
-			}
+		if p.Version != "" {
 			prod.Newest = Image{Distro: prod.Distro, Release: p.Release, Variant: p.Variant, Arch: p.Arch, Platform: prod.Platform,
-				Version: v, URL: c.server() + "/" + it.Path, SHA256: it.SHA256, Size: it.Size}
-			break
+				Version: p.Version, URL: c.server() + "/" + p.Rootfs.Path, SHA256: p.Rootfs.SHA256, Size: p.Rootfs.Size}
 		}
 		if prod.Newest.URL != "" {
 			out = append(out, prod)
@@ -263,7 +284,7 @@ func lxcArch(a string) string {
 
 // checkPath refuses a path that is absolute, not clean, or climbs out.
 func checkPath(p string) error {
-	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p || strings.HasPrefix(p, "../") || strings.Contains(p, "://") || strings.ContainsAny(p, "?#\\") {
+	if p == "" || p == ".." || strings.HasPrefix(p, "/") || path.Clean(p) != p || strings.HasPrefix(p, "../") || strings.Contains(p, "://") || strings.ContainsAny(p, "?#\\") {
 		return fmt.Errorf("path %q refused", safetext.Cut(p, 120))
 	}
 	return nil

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,6 +42,18 @@ var ErrPathTooDeep = errors.New("path too deep")
 // ErrSparseTooLarge: a sparse entry declares far more content than the
 // layer's bytes can hold.
 var ErrSparseTooLarge = errors.New("sparse entry larger than its layer can hold")
+
+// SparseBudget is how much more content a tar stream may produce after
+// in bytes of it produced content: the bound Apply keeps sparse entries
+// to. A rewriter of the stream between the decompressor and Apply
+// (package tarball's) must keep it too, on the stream it reads: what it
+// writes is no longer sparse, so Apply would count the holes as bytes of
+// the layer.
+func SparseBudget(in, content int64) int64 { return sparseRatio*in + sparseSlack - content }
+
+// IsSparse reports a GNU sparse entry, old or PAX, whose holes the tar
+// reader hands out as zeros.
+func IsSparse(hdr *tar.Header) bool { return isSparse(hdr) }
 
 // checkName refuses a name (or link target) beyond the bounds, with a
 // message that names it shortly.

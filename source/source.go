@@ -18,6 +18,7 @@ package source
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -76,6 +77,11 @@ func Parse(arg string) (Spec, error) {
 			}
 			return Spec{Kind: LXC, Path: rest}, nil
 		case "http", "https":
+			// Only a URL with a host is one: "https:x.tar" is neither a
+			// URL nor (without ./) a file.
+			if u, err := url.Parse(arg); err != nil || !strings.HasPrefix(rest, "//") || u.Host == "" {
+				return Spec{}, fmt.Errorf("%q: want https://HOST/PATH (or ./FILE for a file)", safetext.Cut(arg, 120))
+			}
 			return Spec{Kind: URL, Path: arg}, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // rootfsTop are names a rootfs has at its top: a first directory with
@@ -62,9 +63,11 @@ func (s *stripper) Close() error {
 }
 
 func strip(r io.Reader, w io.Writer) error {
-	tr := tar.NewReader(r)
+	in := &counter{r: r}
+	tr := tar.NewReader(in)
 	tw := tar.NewWriter(w)
 	top := ""
+	var content int64
 	for first := true; ; first = false {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -98,6 +101,12 @@ func strip(r io.Reader, w io.Writer) error {
 			delete(h.PAXRecords, "path")
 			delete(h.PAXRecords, "linkpath")
 		}
+		// Written out, a sparse entry's holes become bytes of the stream:
+		// bound them here as the applier would have.
+		if rootfs.IsSparse(h) && h.Size > rootfs.SparseBudget(in.n, content) {
+			return fmt.Errorf("tarball entry %q declares %d bytes from %d bytes of tar: %w", safetext.Cut(h.Name, 120), h.Size, in.n, rootfs.ErrSparseTooLarge)
+		}
+		content += h.Size
 		if err := tw.WriteHeader(h); err != nil {
 			return fmt.Errorf("tarball entry %q: %w", safetext.Cut(h.Name, 120), err)
 		}
@@ -105,4 +114,16 @@ func strip(r io.Reader, w io.Writer) error {
 			return err
 		}
 	}
+}
+
+// counter counts the bytes read from r.
+type counter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *counter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

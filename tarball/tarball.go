@@ -222,26 +222,25 @@ func (s *Source) get(ctx context.Context) (*http.Response, error) {
 	return resp, nil
 }
 
-// DefaultHTTP is a client for tarballs and LXC servers: timeouts bounded,
-// redirects followed at most 10 times and never from https to http.
-// dial, if set, dials (rootfs-pull's own resolver).
-func DefaultHTTP(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 60 * time.Second
-	t.MaxResponseHeaderBytes = 1 << 20
-	if dial != nil {
-		t.DialContext = dial
+// DefaultHTTP is the client for one tarball URL or LXC server, with a
+// registry client's network rules (registry.NewHostClient): the host of
+// its first request is the one the user named; a redirect elsewhere is
+// checked on the address dialed (never link-local or cloud metadata,
+// loopback or private only when the named host is), never goes from https
+// down to plain http, and plain http only to loopback addresses; a
+// response that stalls or trickles is cut. r resolves names (rootfs-pull's
+// own resolver; nil: the system's).
+func DefaultHTTP(r registry.Resolver) *http.Client {
+	c, err := registry.NewHostClient(registry.Options{Resolver: r})
+	if err != nil { // only a CA file can make it fail, and none is given
+		return &http.Client{Transport: failTransport{err}}
 	}
-	return &http.Client{Transport: t, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 10 {
-			return errors.New("too many redirects")
-		}
-		if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && loopback(req.URL.Hostname())) {
-			return fmt.Errorf("redirect to %s refused: not https", safetext.Cut(req.URL.Redacted(), 120))
-		}
-		return nil
-	}}
+	return c
 }
+
+type failTransport struct{ err error }
+
+func (f failTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // hashFile is the sha256 of the file at p.
 func hashFile(ctx context.Context, p string) (digest.Digest, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -35,7 +36,7 @@ func checkSourceFlags(c *cli.Context, spec source.Spec) error {
 	if c.String("sha256") != "" && spec.Kind != source.File && spec.Kind != source.URL {
 		return usageError{"--sha256 is for a rootfs tarball (./FILE or https://URL); images are verified by their digests"}
 	}
-	if c.IsSet("lxc-server") && c.String("lxc-server") != "" && spec.Kind != source.LXC {
+	if lxcServerOnCommandLine(c) && spec.Kind != source.LXC {
 		return usageError{"--lxc-server is for lxc: images"}
 	}
 	if c.String("sha256") != "" {
@@ -43,10 +44,22 @@ func checkSourceFlags(c *cli.Context, spec source.Spec) error {
 			return usageError{"--sha256: " + err.Error()}
 		}
 	}
-	if _, err := lxc.NormalServer(c.String("lxc-server")); err != nil {
-		return usageError{"--lxc-server: " + err.Error()}
+	if spec.Kind == source.LXC {
+		if _, err := lxc.NormalServer(c.String("lxc-server")); err != nil {
+			return usageError{"--lxc-server: " + err.Error()}
+		}
 	}
 	return nil
+}
+
+// lxcServerOnCommandLine: --lxc-server was given on the command line, not
+// only set in ROOTFS_PULL_LXC_SERVER (which a profile sets for every
+// command: it must not break pulls of other kinds). urfave/cli's IsSet
+// counts the environment too.
+func lxcServerOnCommandLine(c *cli.Context) bool {
+	v := c.String("lxc-server")
+	env, ok := os.LookupEnv("ROOTFS_PULL_LXC_SERVER")
+	return v != "" && !(ok && v == env)
 }
 
 // lxcClient reads the LXC server of --lxc-server, resolving names as
@@ -55,7 +68,7 @@ func lxcClient(c *cli.Context, res *resolver.Resolver) *lxc.Client {
 	server, _ := lxc.NormalServer(c.String("lxc-server"))
 	lc := &lxc.Client{Server: server}
 	if res != nil {
-		lc.HTTP = tarball.DefaultHTTP(res.DialContext)
+		lc.HTTP = tarball.DefaultHTTP(res)
 	}
 	return lc
 }
@@ -72,7 +85,11 @@ func openSource(ctx context.Context, c *cli.Context, spec source.Spec, res *reso
 	case source.LXC:
 		return lxc.NewSource(lxcClient(c, res), spec.Path)
 	case source.URL:
-		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256"), HTTP: tarball.DefaultHTTP(res.DialContext)})
+		var hc *http.Client
+		if res != nil {
+			hc = tarball.DefaultHTTP(res)
+		}
+		return tarball.Open(spec.Path, tarball.Options{SHA256: c.String("sha256"), HTTP: hc})
 	case source.File:
 		fi, err := os.Stat(spec.Path)
 		if err != nil {
