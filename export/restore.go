@@ -281,6 +281,14 @@ func tree(r io.Reader, w io.Writer) error {
 		case !strings.HasPrefix(hdr.Name, treePrefix):
 			return fmt.Errorf("entry %s is outside %s: %w", safetext.Cut(hdr.Name, 120), treePrefix, ErrBadArchive)
 		}
+		if sparse(hdr) {
+			// archive/tar would hand its holes out as zeros and this
+			// re-write would drop its sparse records: the applier would
+			// take a tiny header claiming a PiB for a plain file, past the
+			// bound it keeps on sparse entries. An export never holds one
+			// (holes are written as zeros).
+			return fmt.Errorf("entry %s is a sparse file, which an export never holds: %w", safetext.Cut(hdr.Name, 120), ErrBadArchive)
+		}
 		hdr.Name = strings.TrimPrefix(hdr.Name, treePrefix)
 		if hdr.Name == "" {
 			hdr.Name = "./"
@@ -409,4 +417,18 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// sparse reports a GNU sparse entry, old (type 'S') or PAX (GNU.sparse.*
+// records).
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
