@@ -361,12 +361,33 @@ func (s *Source) RestoreState(st *rootfs.State) {
 	}
 }
 
+// Defaults is the archive's launcher defaults file as the launcher reads
+// it: its option lines (blank lines and comments left out), and whether
+// the archive has one. They decide how the host starts the container
+// (-v HOST:CONTAINER, --shared-home, --env-file): a restore shows them
+// and writes them (WriteDefaults) only when the user asks.
+func (s *Source) Defaults() ([]string, bool) {
+	if !s.hasDefs {
+		return nil, false
+	}
+	var lines []string
+	for _, l := range strings.Split(string(s.defaults), "\n") {
+		l = strings.TrimLeft(strings.TrimSuffix(l, "\r"), " \t")
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines, true
+}
+
 // ErrDefaultsExist: a defaults file beside the new launcher differs from
 // the archive's; it is kept.
 var ErrDefaultsExist = errors.New("exists with other options: kept it (the archive's options were not restored)")
 
 // WriteDefaults writes the archive's launcher defaults file beside the
-// launcher script (start-NAME.defaults), atomically; it returns the
+// launcher script (start-NAME.defaults), atomically: only when the user
+// asked for them (see Defaults), since the archive can come from anyone
+// and the launcher takes them as the user's own options. It returns the
 // file's path, or "" when the archive has none. A defaults file already
 // there is kept (ErrDefaultsExist when it differs). The options are
 // checked as the launcher reads them first: a line that is not an

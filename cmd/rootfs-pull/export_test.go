@@ -48,8 +48,8 @@ func miniTarball(t *testing.T, dir string) string {
 }
 
 // TestExportCLI: export's bad inputs get one line and a non-zero exit;
-// a good export restores with ./FILE DIR, with a launcher and the
-// defaults file; ls follows pull, restore and rm, shows a rootfs removed
+// a good export restores with ./FILE DIR, with a launcher and (asked
+// with --restore-defaults) the defaults file; ls follows pull, restore and rm, shows a rootfs removed
 // by hand as missing and survives a damaged index with one warning.
 func TestExportCLI(t *testing.T) {
 	work := t.TempDir()
@@ -93,7 +93,7 @@ func TestExportCLI(t *testing.T) {
 	st.Save(dir)
 
 	dir2 := filepath.Join(work, "b")
-	r = runCLIEnv(t, env, "--json", backup, dir2)
+	r = runCLIEnv(t, env, "--json", "--restore-defaults", backup, dir2)
 	if r.code != 0 {
 		t.Fatalf("restore: %s", r.stderr)
 	}
