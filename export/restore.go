@@ -52,9 +52,11 @@ func IsArchive(path string) (bool, error) {
 }
 
 // Source restores an export archive: a pull.Source whose one layer is the
-// archive's tree, with the image's own name, digest and config, so that
-// the restored rootfs is the same image to later pulls (up to date, or
-// --update when its tag moved).
+// archive's tree, with the image's own name and config, and as digest the
+// archive's sha256: a later pull of the image is an update of the
+// restored rootfs (--update replaces it with the registry's tree), never
+// "up to date" on the archive's word, and restoring the same file again
+// is up to date.
 type Source struct {
 	path     string
 	file     *tarball.Source // opens and verifies the file's bytes
@@ -120,40 +122,31 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 		return nil, fmt.Errorf("%s: image config: %v: %w", name, err, ErrBadArchive)
 	}
 	// The tree is one layer here: the image's diff_ids name layers this
-	// archive does not hold (the state keeps them).
+	// archive does not hold.
 	cfg.RootFS.DiffIDs = nil
-	imDigest, err := digest.Parse(s.state.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("%s: image digest %q: %w", name, safetext.Cut(s.state.Digest, 80), ErrBadArchive)
-	}
-	var idx digest.Digest
-	if s.state.IndexDigest != "" {
-		if idx, err = digest.Parse(s.state.IndexDigest); err != nil {
-			return nil, fmt.Errorf("%s: index digest: %w", name, ErrBadArchive)
-		}
-	}
-	cfgDigest, err := digest.Parse(s.state.ConfigDigest)
-	if err != nil {
-		cfgDigest = digest.FromBytes(s.config)
-	}
 	plat, err := registry.ParsePlatform(s.state.Platform)
 	if err != nil {
 		plat = registry.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	}
+	// The image's name (so that a pull of it is an --update of this
+	// rootfs), but as digest the archive's own sha256, never the image
+	// digest its state claims: the tree is whatever the archive holds, so
+	// a pull of the real image must not call it up to date, and two
+	// archives claiming one digest are two images (an unfinished restore
+	// of one is never resumed by the other).
 	im := &registry.Image{
-		Name:        s.state.Image,
-		FullName:    s.state.Reference,
-		Digest:      imDigest,
-		IndexDigest: idx,
-		Platform:    plat,
-		Config:      cfg,
-		RawConfig:   s.config,
-		Unverified:  unverified,
+		Name:       s.state.Image,
+		FullName:   s.state.Reference,
+		Digest:     sum,
+		Platform:   plat,
+		Config:     cfg,
+		RawConfig:  s.config,
+		Unverified: unverified,
 	}
 	if im.Name == "" || im.FullName == "" {
 		return nil, fmt.Errorf("%s: the state names no image: %w", name, ErrBadArchive)
 	}
-	im.Manifest.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(s.config))}
+	im.Manifest.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(s.config), Size: int64(len(s.config))}
 	im.Manifest.Layers = []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: sum, Size: fi.Size()}}
 	return im, nil
 }
@@ -339,21 +332,14 @@ func finish(tr *tar.Reader, tw *tar.Writer, entries int, n int64) error {
 }
 
 // RestoreState implements pull.Restorer: once the tree is applied, the
-// rootfs records the exported image as its state did (its layers,
-// digests, platform, what its pull skipped), with what this restore
-// skipped added.
+// rootfs records the image name the exported state had, when it was
+// created and what its pull skipped (with what this restore skipped
+// added). Its digest stays the archive's sha256 and its one layer the
+// archive: the exported state's image digest and layers are the
+// archive's word, never checked against the tree.
 func (s *Source) RestoreState(st *rootfs.State) {
 	skipped := st.Skipped
 	st.Image = s.state.Image
-	st.Reference = s.state.Reference
-	st.Digest = s.state.Digest
-	st.IndexDigest = s.state.IndexDigest
-	st.Platform = s.state.Platform
-	st.ConfigDigest = s.state.ConfigDigest
-	st.Layers = append([]rootfs.LayerInfo(nil), s.state.Layers...)
-	for i := range st.Layers {
-		st.Layers[i].Applied = true
-	}
 	st.Skipped = s.state.Skipped
 	st.Skipped.Add(skipped)
 	if !s.state.Created.IsZero() {
