@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
 // TestReviewRestoreDefaultsNeedOptIn: the launcher reads its defaults
@@ -60,4 +62,44 @@ func TestReviewRestoreDefaultsNeedOptIn(t *testing.T) {
 	}
 	// The flag is for an export archive only.
 	oneErrorLine(t, runCLIEnv(t, env, "--restore-defaults", miniTarball(t, work), filepath.Join(work, "d")), exitUsage, "--restore-defaults")
+}
+
+// TestReviewStateTextEscaped: DIR/.rootfs-pull/state.json is written by
+// whatever runs in the container, and an export archive's state by
+// whoever made the archive. ls printed the state's platform and status
+// raw, export printed the platform raw, and a restore printed the
+// archive's image name raw: an escape sequence there drives the user's
+// terminal (retitles it, clears it, hides lines).
+func TestReviewStateTextEscaped(t *testing.T) {
+	work := t.TempDir()
+	env := []string{"XDG_DATA_HOME=" + filepath.Join(work, "data")}
+	dir := filepath.Join(work, "a")
+	if r := runCLIEnv(t, env, "-q", miniTarball(t, work), dir); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	st, err := rootfs.LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a process in the container (or an archive's maker) can write.
+	st.Image = "evil\x1b]2;owned\x07"
+	st.Platform = "linux/amd64\x1b[2J"
+	if err := st.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(what string, r result) {
+		t.Helper()
+		if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+			t.Errorf("%s: the state's text reached the terminal raw:\nstdout %q\nstderr %q", what, r.stdout, r.stderr)
+		}
+	}
+	raw("ls", runCLIEnv(t, env, "ls"))
+	backup := filepath.Join(work, "a.tar")
+	r := runCLIEnv(t, env, "export", dir, backup)
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	raw("export", r)
+	raw("restore", runCLIEnv(t, env, backup, filepath.Join(work, "b")))
+	raw("ls after restore", runCLIEnv(t, env, "ls"))
 }
