@@ -124,9 +124,17 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 	// The tree is one layer here: the image's diff_ids name layers this
 	// archive does not hold.
 	cfg.RootFS.DiffIDs = nil
-	plat, err := registry.ParsePlatform(s.state.Platform)
-	if err != nil {
-		plat = registry.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	// The platform is the config's, which the pull checks (known
+	// architecture, variant and OS) before anything is written; the
+	// state's platform is free text.
+	plat := registry.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}.Normalize()
+	if cfg.Architecture == "" {
+		plat = want
+	}
+	for _, n := range []string{s.state.Image, s.state.Reference} {
+		if !safetext.Safe(n) || len(n) > maxName {
+			return nil, fmt.Errorf("%s: the state names its image %s: control characters or more than %d bytes: %w", name, safetext.Cut(n, 80), maxName, ErrBadArchive)
+		}
 	}
 	// The image's name (so that a pull of it is an --update of this
 	// rootfs), but as digest the archive's own sha256, never the image

@@ -109,7 +109,7 @@ func exportAction(c *cli.Context, stdout, stderr io.Writer) error {
 		defs = ", with the launcher's defaults file"
 	}
 	fmt.Fprintf(stdout, "Exported %s (%s, %s) to %s: %d entries, %s of files, %s archive (%s)%s, %s\n",
-		safetext.Clean(dir), safetext.Clean(res.Marker.Image), res.Marker.Platform, safetext.Clean(file), res.Entries,
+		safetext.Clean(dir), safetext.Clean(res.Marker.Image), safetext.Clean(res.Marker.Platform), safetext.Clean(file), res.Entries,
 		humanBytes(res.Bytes), humanBytes(res.Size), res.Compression, defs, res.Duration.Round(10*time.Millisecond))
 	if res.Marker.OwnersMappedToRoot {
 		fmt.Fprintln(stdout, "It was pulled without root: its files are recorded as root's, as proot shows them.")
