@@ -96,11 +96,17 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	if err := s.readMeta(io.NewSectionReader(f, 0, fi.Size())); err != nil {
+	// One pass: the head (state, config, defaults) is parsed from the
+	// very bytes hashed, so a file changed between two reads can never
+	// have its head taken on the word of a hash of other bytes.
+	h := sha256.New()
+	head := &gate{r: io.TeeReader(ctxReader{ctx, f}, h)}
+	err = s.readMeta(head)
+	head.close() // the decompressor's goroutines read no more of it
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, 1<<62)}); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
 		return nil, err
 	}
 	sum := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
@@ -446,4 +452,29 @@ func sparse(hdr *tar.Header) bool {
 		}
 	}
 	return false
+}
+
+// gate passes reads to r until closed; close waits for a read under way,
+// and every read after it ends at EOF. A decompressor that reads ahead on
+// its own goroutine thus stops reading the file before the rest is hashed
+// from where it stopped.
+type gate struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+}
+
+func (g *gate) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, io.EOF
+	}
+	return g.r.Read(p)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
