@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -185,6 +186,11 @@ func (s *Source) readMeta(r io.Reader) error {
 		}
 		if !strings.HasPrefix(hdr.Name, metaDir) && hdr.Name != MarkerName {
 			break // the tree
+		}
+		if slices.Contains(got, hdr.Name) {
+			// An export writes each once: repeats would only make a
+			// restore parse 16 MiB more each, and the last one count.
+			return fmt.Errorf("%s twice: %w", safetext.Cut(hdr.Name, 80), ErrBadArchive)
 		}
 		limit := int64(maxMeta)
 		if hdr.Name == defaultName {
