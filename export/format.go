@@ -73,3 +73,7 @@ const (
 	maxMeta     = 16 << 20
 	maxDefaults = 64 << 10
 )
+
+// maxName bounds the image name and reference a restore takes from the
+// archive's state (printed by the pull, ls and the launcher's comments).
+const maxName = 4096

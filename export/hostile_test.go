@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/rootfs-pull/rootfs-pull/export"
 	"github.com/rootfs-pull/rootfs-pull/internal/testimage"
+	"github.com/rootfs-pull/rootfs-pull/pull"
 	"github.com/rootfs-pull/rootfs-pull/rootfs"
 )
 
@@ -177,7 +180,8 @@ func TestRestoreHostileArchive(t *testing.T) {
 
 // TestRestoreTruncated: an export cut anywhere (even at a tar block
 // boundary just before its trailer, where tar itself sees a clean end)
-// never gives a ready rootfs; the whole file then finishes the restore.
+// never gives a ready rootfs; the whole file then finishes the restore
+// (with --update: it is another file than the cut one).
 func TestRestoreTruncated(t *testing.T) {
 	_, _, dir := pullRich(t)
 	for _, ext := range []string{".tar", ".tar.gz", ".tar.zst"} {
@@ -191,8 +195,12 @@ func TestRestoreTruncated(t *testing.T) {
 			if ext == ".tar" {
 				cuts = append(cuts, bytes.Index(whole, []byte(".rootfs-pull-export/end.json"))/512*512)
 			}
-			dir2 := filepath.Join(tmp(t), "r")
-			for _, n := range cuts {
+			var dir2 string
+			for i, n := range cuts {
+				// Each cut file is another archive (its own sha256): each
+				// into a new directory, so that each meets the trailer
+				// check rather than the other one's unfinished restore.
+				dir2 = filepath.Join(tmp(t), fmt.Sprint("r", i))
 				cut := filepath.Join(tmp(t), "cut"+ext)
 				os.WriteFile(cut, whole[:n], 0644)
 				src, err := export.Open(cut, "")
@@ -207,7 +215,19 @@ func TestRestoreTruncated(t *testing.T) {
 					t.Fatalf("cut at %d: ready", n)
 				}
 			}
-			if _, err := restore(t, file, dir2); err != nil {
+			// The whole file is another archive than the cut one the
+			// directory holds: as for a rootfs tarball, --update replaces
+			// the unfinished restore (when the cut one got as far as one).
+			var ue *pull.UpdateError
+			_, err := restore(t, file, dir2)
+			if errors.As(err, &ue) {
+				src, serr := export.Open(file, "")
+				if serr != nil {
+					t.Fatal(serr)
+				}
+				_, err = pull.PullFrom(ctx(t), src, pull.Options{Image: file, Dir: dir2, Launcher: "-", Update: true})
+			}
+			if err != nil {
 				t.Fatalf("the whole file after cut ones: %v", err)
 			}
 			if d := diff(describe(t, dir), describe(t, dir2)); d != "" {

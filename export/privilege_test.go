@@ -49,7 +49,9 @@ func TestUnprivileged(t *testing.T) {
 	io.Copy(out, in)
 	in.Close()
 	out.Close()
-	tests := []string{"TestExportRestoreIdentical", "TestRestoreHostileArchive", "TestRestoreTruncated", "TestRestoredLauncherRuns"}
+	tests := []string{"TestExportRestoreIdentical", "TestRestoreHostileArchive", "TestRestoreTruncated", "TestRestoredLauncherRuns",
+		"TestReviewRestoreSparseBounded", "TestReviewRestoredTreeIsNotTheRegistryImage", "TestReviewRestoreDoesNotResumeAnotherArchive",
+		"TestReviewRestoreMetaIsWhatWasHashed", "TestReviewRestoreDuplicateMeta", "TestReviewRestoredStateText"}
 	args := []string{"-test.run", "^(" + strings.Join(tests, "|") + ")$", "-test.count=1", "-test.v"}
 	if d, ok := t.Deadline(); ok {
 		args = append(args, "-test.timeout", time.Until(d).Truncate(time.Second).String())

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -52,9 +53,11 @@ func IsArchive(path string) (bool, error) {
 }
 
 // Source restores an export archive: a pull.Source whose one layer is the
-// archive's tree, with the image's own name, digest and config, so that
-// the restored rootfs is the same image to later pulls (up to date, or
-// --update when its tag moved).
+// archive's tree, with the image's own name and config, and as digest the
+// archive's sha256: a later pull of the image is an update of the
+// restored rootfs (--update replaces it with the registry's tree), never
+// "up to date" on the archive's word, and restoring the same file again
+// is up to date.
 type Source struct {
 	path     string
 	file     *tarball.Source // opens and verifies the file's bytes
@@ -94,11 +97,17 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	if err := s.readMeta(io.NewSectionReader(f, 0, fi.Size())); err != nil {
+	// One pass: the head (state, config, defaults) is parsed from the
+	// very bytes hashed, so a file changed between two reads can never
+	// have its head taken on the word of a hash of other bytes.
+	h := sha256.New()
+	head := &gate{r: io.TeeReader(ctxReader{ctx, f}, h)}
+	err = s.readMeta(head)
+	head.close() // the decompressor's goroutines read no more of it
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, 1<<62)}); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
 		return nil, err
 	}
 	sum := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
@@ -120,40 +129,39 @@ func (s *Source) Resolve(ctx context.Context, want registry.Platform) (*registry
 		return nil, fmt.Errorf("%s: image config: %v: %w", name, err, ErrBadArchive)
 	}
 	// The tree is one layer here: the image's diff_ids name layers this
-	// archive does not hold (the state keeps them).
+	// archive does not hold.
 	cfg.RootFS.DiffIDs = nil
-	imDigest, err := digest.Parse(s.state.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("%s: image digest %q: %w", name, safetext.Cut(s.state.Digest, 80), ErrBadArchive)
+	// The platform is the config's, which the pull checks (known
+	// architecture, variant and OS) before anything is written; the
+	// state's platform is free text.
+	plat := registry.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}.Normalize()
+	if cfg.Architecture == "" {
+		plat = want
 	}
-	var idx digest.Digest
-	if s.state.IndexDigest != "" {
-		if idx, err = digest.Parse(s.state.IndexDigest); err != nil {
-			return nil, fmt.Errorf("%s: index digest: %w", name, ErrBadArchive)
+	for _, n := range []string{s.state.Image, s.state.Reference} {
+		if !safetext.Safe(n) || len(n) > maxName {
+			return nil, fmt.Errorf("%s: the state names its image %s: control characters or more than %d bytes: %w", name, safetext.Cut(n, 80), maxName, ErrBadArchive)
 		}
 	}
-	cfgDigest, err := digest.Parse(s.state.ConfigDigest)
-	if err != nil {
-		cfgDigest = digest.FromBytes(s.config)
-	}
-	plat, err := registry.ParsePlatform(s.state.Platform)
-	if err != nil {
-		plat = registry.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
-	}
+	// The image's name (so that a pull of it is an --update of this
+	// rootfs), but as digest the archive's own sha256, never the image
+	// digest its state claims: the tree is whatever the archive holds, so
+	// a pull of the real image must not call it up to date, and two
+	// archives claiming one digest are two images (an unfinished restore
+	// of one is never resumed by the other).
 	im := &registry.Image{
-		Name:        s.state.Image,
-		FullName:    s.state.Reference,
-		Digest:      imDigest,
-		IndexDigest: idx,
-		Platform:    plat,
-		Config:      cfg,
-		RawConfig:   s.config,
-		Unverified:  unverified,
+		Name:       s.state.Image,
+		FullName:   s.state.Reference,
+		Digest:     sum,
+		Platform:   plat,
+		Config:     cfg,
+		RawConfig:  s.config,
+		Unverified: unverified,
 	}
 	if im.Name == "" || im.FullName == "" {
 		return nil, fmt.Errorf("%s: the state names no image: %w", name, ErrBadArchive)
 	}
-	im.Manifest.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(s.config))}
+	im.Manifest.Config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(s.config), Size: int64(len(s.config))}
 	im.Manifest.Layers = []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayer, Digest: sum, Size: fi.Size()}}
 	return im, nil
 }
@@ -178,6 +186,11 @@ func (s *Source) readMeta(r io.Reader) error {
 		}
 		if !strings.HasPrefix(hdr.Name, metaDir) && hdr.Name != MarkerName {
 			break // the tree
+		}
+		if slices.Contains(got, hdr.Name) {
+			// An export writes each once: repeats would only make a
+			// restore parse 16 MiB more each, and the last one count.
+			return fmt.Errorf("%s twice: %w", safetext.Cut(hdr.Name, 80), ErrBadArchive)
 		}
 		limit := int64(maxMeta)
 		if hdr.Name == defaultName {
@@ -281,6 +294,14 @@ func tree(r io.Reader, w io.Writer) error {
 		case !strings.HasPrefix(hdr.Name, treePrefix):
 			return fmt.Errorf("entry %s is outside %s: %w", safetext.Cut(hdr.Name, 120), treePrefix, ErrBadArchive)
 		}
+		if sparse(hdr) {
+			// archive/tar would hand its holes out as zeros and this
+			// re-write would drop its sparse records: the applier would
+			// take a tiny header claiming a PiB for a plain file, past the
+			// bound it keeps on sparse entries. An export never holds one
+			// (holes are written as zeros).
+			return fmt.Errorf("entry %s is a sparse file, which an export never holds: %w", safetext.Cut(hdr.Name, 120), ErrBadArchive)
+		}
 		hdr.Name = strings.TrimPrefix(hdr.Name, treePrefix)
 		if hdr.Name == "" {
 			hdr.Name = "./"
@@ -331,21 +352,14 @@ func finish(tr *tar.Reader, tw *tar.Writer, entries int, n int64) error {
 }
 
 // RestoreState implements pull.Restorer: once the tree is applied, the
-// rootfs records the exported image as its state did (its layers,
-// digests, platform, what its pull skipped), with what this restore
-// skipped added.
+// rootfs records the image name the exported state had, when it was
+// created and what its pull skipped (with what this restore skipped
+// added). Its digest stays the archive's sha256 and its one layer the
+// archive: the exported state's image digest and layers are the
+// archive's word, never checked against the tree.
 func (s *Source) RestoreState(st *rootfs.State) {
 	skipped := st.Skipped
 	st.Image = s.state.Image
-	st.Reference = s.state.Reference
-	st.Digest = s.state.Digest
-	st.IndexDigest = s.state.IndexDigest
-	st.Platform = s.state.Platform
-	st.ConfigDigest = s.state.ConfigDigest
-	st.Layers = append([]rootfs.LayerInfo(nil), s.state.Layers...)
-	for i := range st.Layers {
-		st.Layers[i].Applied = true
-	}
 	st.Skipped = s.state.Skipped
 	st.Skipped.Add(skipped)
 	if !s.state.Created.IsZero() {
@@ -353,12 +367,33 @@ func (s *Source) RestoreState(st *rootfs.State) {
 	}
 }
 
+// Defaults is the archive's launcher defaults file as the launcher reads
+// it: its option lines (blank lines and comments left out), and whether
+// the archive has one. They decide how the host starts the container
+// (-v HOST:CONTAINER, --shared-home, --env-file): a restore shows them
+// and writes them (WriteDefaults) only when the user asks.
+func (s *Source) Defaults() ([]string, bool) {
+	if !s.hasDefs {
+		return nil, false
+	}
+	var lines []string
+	for _, l := range strings.Split(string(s.defaults), "\n") {
+		l = strings.TrimLeft(strings.TrimSuffix(l, "\r"), " \t")
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	return lines, true
+}
+
 // ErrDefaultsExist: a defaults file beside the new launcher differs from
 // the archive's; it is kept.
 var ErrDefaultsExist = errors.New("exists with other options: kept it (the archive's options were not restored)")
 
 // WriteDefaults writes the archive's launcher defaults file beside the
-// launcher script (start-NAME.defaults), atomically; it returns the
+// launcher script (start-NAME.defaults), atomically: only when the user
+// asked for them (see Defaults), since the archive can come from anyone
+// and the launcher takes them as the user's own options. It returns the
 // file's path, or "" when the archive has none. A defaults file already
 // there is kept (ErrDefaultsExist when it differs). The options are
 // checked as the launcher reads them first: a line that is not an
@@ -409,4 +444,43 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// sparse reports a GNU sparse entry, old (type 'S') or PAX (GNU.sparse.*
+// records).
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// gate passes reads to r until closed; close waits for a read under way,
+// and every read after it ends at EOF. A decompressor that reads ahead on
+// its own goroutine thus stops reading the file before the rest is hashed
+// from where it stopped.
+type gate struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+}
+
+func (g *gate) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, io.EOF
+	}
+	return g.r.Read(p)
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }

@@ -151,7 +151,7 @@ func Export(ctx context.Context, dir, file string, o Options) (_ *Result, err er
 	m := Marker{Format: FormatName, Version: FormatVersion, Image: st.Image, Reference: st.Reference,
 		Digest: st.Digest, Platform: st.Platform, Skipped: st.Skipped, Exported: time.Now().UTC(),
 		ExportedAsRoot: os.Geteuid() == 0}
-	w := &walker{ctx: ctx, buf: make([]byte, 256<<10), links: map[[2]uint64]string{}, progress: o.Progress}
+	w := &walker{ctx: ctx, buf: make([]byte, 256<<10), links: map[[2]uint64]string{}, progress: o.Progress, rootDev: rootSt.Dev}
 	if st.Skipped.SkippedChown > 0 {
 		// Pulled without root: the tree's owner stands for root (proot's
 		// -0 shows it so); the image's owners were never on disk.
@@ -192,6 +192,13 @@ func Export(ctx context.Context, dir, file string, o Options) (_ *Result, err er
 	}
 	if err := w.entry(rootFd, "", ".", &rootSt); err != nil {
 		return nil, err
+	}
+	// Again after the walk: a container started meanwhile (chroot and
+	// ruri mount the host's /proc, /sys, /dev and -v binds inside DIR)
+	// may have bound something of the host's filesystem in, which the
+	// walk could not tell from the rootfs's own directories.
+	if err := rootfs.CheckNoMounts(dir); err != nil {
+		return nil, fmt.Errorf("%w (mounted while it was exported: is a container running?)", err)
 	}
 	tb, _ := json.Marshal(Trailer{Entries: w.entries, Bytes: w.bytes})
 	if err := w.addFile(endName, tb); err != nil {
@@ -311,6 +318,7 @@ type walker struct {
 	links     map[[2]uint64]string // dev, ino → the archive name first written
 	entries   int
 	bytes     int64
+	rootDev   uint64 // the walk never leaves DIR's filesystem
 	mapOwners bool
 	mapUID    int
 	mapGID    int
@@ -455,6 +463,11 @@ func (w *walker) dir(dfd int, rel, name string, st *unix.Stat_t, hdr *tar.Header
 				continue // removed meanwhile
 			}
 			return w.fail(path(rel, n), err)
+		}
+		if cst.Dev != w.rootDev {
+			// A mount that appeared after the check (the host's /proc,
+			// /sys, /dev, a bind of /sdcard): never the rootfs's.
+			return w.fail(path(rel, n), errors.New("is on another filesystem: something was mounted inside while it was exported (is a container running?)"))
 		}
 		if err := w.entry(fd, path(rel, n), n, &cst); err != nil {
 			return err

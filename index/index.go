@@ -14,9 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rootfs-pull/rootfs-pull/android"
 )
 
 // Entry is one rootfs.
@@ -130,14 +134,27 @@ func (ix Index) warn(msg string) {
 }
 
 func (ix Index) readRaw() ([]Entry, error) {
-	fd, err := unix.Open(ix.path(), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	dfd, err := ix.openDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	return readIn(dfd, ix.path())
+}
+
+// readIn reads the index file in the index directory dfd.
+func readIn(dfd int, p string) ([]Entry, error) {
+	fd, err := unix.Openat(dfd, fileName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, damagedError{fmt.Errorf("open: %w", err)}
 	}
-	f := os.NewFile(uintptr(fd), ix.path())
+	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxIndex {
@@ -159,21 +176,25 @@ func (ix Index) readRaw() ([]Entry, error) {
 
 // update runs fn on the entries under the index's lock and writes the
 // result atomically. A damaged index is moved aside (index.json.damaged)
-// and started afresh, with one warning.
+// and started afresh, with one warning. Every file is opened, made and
+// renamed relative to the index directory's descriptor, reached once (see
+// openDir).
 func (ix Index) update(fn func([]Entry) []Entry) error {
-	if err := os.MkdirAll(ix.Dir, 0700); err != nil {
-		return fmt.Errorf("rootfs index: %w", err)
+	dfd, err := ix.openDir(true)
+	if err != nil {
+		return err
 	}
-	unlock, err := ix.lock()
+	defer unix.Close(dfd)
+	unlock, err := lock(dfd)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	es, err := ix.readRaw()
+	es, err := readIn(dfd, ix.path())
 	var de damagedError
 	if errors.As(err, &de) {
 		ix.warn(fmt.Sprintf("the rootfs index %s was damaged (%v): started a new one (the old one is %s.damaged)", ix.path(), de.err, fileName))
-		os.Rename(ix.path(), ix.path()+".damaged")
+		unix.Renameat(dfd, fileName, dfd, fileName+".damaged")
 		es, err = nil, nil
 	}
 	if err != nil {
@@ -183,51 +204,206 @@ func (ix Index) update(fn func([]Entry) []Entry) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(ix.path(), b)
+	return writeAtomic(dfd, b)
 }
 
-func (ix Index) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(ix.Dir, lockName), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0600)
+// ErrUnsafeDir: run as root, the index directory is reached through a
+// directory or symlink another user owns or may write.
+var ErrUnsafeDir = errors.New("is reached through another user's directories (root with that user's HOME, as su keeps it?): not using it as root's rootfs index (set XDG_DATA_HOME to a directory of root's)")
+
+// maxHops bounds the symlinks followed on the way to the index directory.
+const maxHops = 40
+
+// openDir opens the index directory (made, with its missing parents,
+// when create) as an O_PATH descriptor. As root it is reached one
+// component at a time from /, and every directory and symlink on the way
+// must be root's (or, on Android, the system's), in directories no one
+// else may write (or sticky ones, as /tmp): root may run with another
+// user's HOME (su keeps it), and that user could otherwise point the
+// index, or any directory above it, at a directory of their choosing,
+// where root would make files.
+func (ix Index) openDir(create bool) (int, error) {
+	dir, err := filepath.Abs(ix.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("rootfs index: %w", err)
+		return -1, fmt.Errorf("rootfs index: %w", err)
+	}
+	if os.Geteuid() != 0 {
+		if create {
+			if err := os.MkdirAll(dir, 0700); err != nil {
+				return -1, fmt.Errorf("rootfs index: %w", err)
+			}
+		}
+		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("rootfs index: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+		}
+		return fd, nil
+	}
+	unsafe := func() (int, error) { return -1, fmt.Errorf("rootfs index %s %w", dir, ErrUnsafeDir) }
+	fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("rootfs index: %w", err)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || !rootDir(&st, false) {
+		unix.Close(fd)
+		return unsafe()
+	}
+	names := strings.Split(dir, "/")
+	hops := 0
+	for len(names) > 0 {
+		name := names[0]
+		names = names[1:]
+		if name == "" || name == "." {
+			continue
+		}
+		err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.ENOENT && create {
+			if err = unix.Mkdirat(fd, name, 0700); err == nil || err == unix.EEXIST {
+				err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			}
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("rootfs index: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+		}
+		if !trusted()(st.Uid) {
+			unix.Close(fd)
+			return unsafe()
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			if hops++; hops > maxHops {
+				unix.Close(fd)
+				return -1, fmt.Errorf("rootfs index %s: %w", dir, unix.ELOOP)
+			}
+			target, err := readlinkat(fd, name)
+			if err != nil {
+				unix.Close(fd)
+				return -1, fmt.Errorf("rootfs index: %w", err)
+			}
+			if strings.HasPrefix(target, "/") {
+				unix.Close(fd)
+				if fd, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+					return -1, fmt.Errorf("rootfs index: %w", err)
+				}
+			}
+			names = append(strings.Split(target, "/"), names...)
+			continue
+		}
+		nfd, err := unix.Openat(fd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, fmt.Errorf("rootfs index: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+		}
+		fd = nfd
+		var got unix.Stat_t
+		if unix.Fstat(fd, &got) != nil || got.Ino != st.Ino || got.Dev != st.Dev || !rootDir(&got, len(names) == 0) {
+			unix.Close(fd)
+			return unsafe()
+		}
+	}
+	// The last directory reached (after "..", a symlink's target) holds
+	// the files: no one else may write it, sticky or not.
+	if unix.Fstat(fd, &st) != nil || !rootDir(&st, true) {
+		unix.Close(fd)
+		return unsafe()
+	}
+	return fd, nil
+}
+
+// trusted says whether a uid or gid may own what leads to root's index:
+// root's, and on Android the system's (AID_SYSTEM owns /data, 0771).
+// Android is told by its files only: an environment variable could be
+// set by the very user this guards against.
+var trusted = sync.OnceValue(func() func(id uint32) bool {
+	onAndroid := android.Host{Getenv: func(string) string { return "" }}.Is()
+	return func(id uint32) bool { return id == 0 || (onAndroid && id == aidSystem) }
+})
+
+const aidSystem = 1000
+
+// rootDir: a directory of root's (or Android's system's) whose entries no
+// one else can change: not writable by others, nor by an untrusted group,
+// unless sticky (others cannot rename or remove root's entries there);
+// the last one, holding the index's files, not even then.
+func rootDir(st *unix.Stat_t, last bool) bool {
+	ok := trusted()
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || !ok(st.Uid) {
+		return false
+	}
+	sticky := !last && st.Mode&unix.S_ISVTX != 0
+	if st.Mode&0o002 != 0 && !sticky {
+		return false
+	}
+	return st.Mode&0o020 == 0 || ok(st.Gid) || sticky
+}
+
+func readlinkat(dfd int, name string) (string, error) {
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(dfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	if n >= len(buf) {
+		return "", unix.ENAMETOOLONG
+	}
+	return string(buf[:n]), nil
+}
+
+func lock(dfd int) (func(), error) {
+	fd, err := unix.Openat(dfd, lockName, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0600)
+	if err != nil {
+		return nil, fmt.Errorf("rootfs index: %s: %w", lockName, err)
 	}
 	deadline := time.Now().Add(lockWait)
 	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil
+			return func() { unix.Close(fd) }, nil
 		}
 		if err != unix.EWOULDBLOCK && err != unix.EINTR {
-			f.Close()
+			unix.Close(fd)
 			return nil, fmt.Errorf("rootfs index: lock: %w", err)
 		}
 		if time.Now().After(deadline) {
-			f.Close()
+			unix.Close(fd)
 			return nil, ErrLockTimeout
 		}
 		time.Sleep(lockRetry)
 	}
 }
 
-func writeAtomic(p string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+fileName+".*")
-	if err != nil {
+// writeAtomic writes the index file in dfd: a new temporary file (never
+// through a symlink), fsync, rename over index.json.
+func writeAtomic(dfd int, b []byte) error {
+	var fd int
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = fmt.Sprintf(".%s.%d.%d", fileName, os.Getpid(), time.Now().UnixNano()+int64(i))
+		var err error
+		fd, err = unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0600)
+		if err == nil {
+			break
+		}
+		if err != unix.EEXIST || i >= 100 {
+			return fmt.Errorf("rootfs index: %w", err)
+		}
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	defer unix.Unlinkat(dfd, tmp, 0) // after the rename: ENOENT
+	if _, err := f.Write(b); err != nil {
+		f.Close()
 		return fmt.Errorf("rootfs index: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return fmt.Errorf("rootfs index: %w", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("rootfs index: %w", err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("rootfs index: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return fmt.Errorf("rootfs index: %w", err)
+	if err := unix.Renameat(dfd, tmp, dfd, fileName); err != nil {
+		return fmt.Errorf("rootfs index: rename: %w", err)
 	}
 	return nil
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/rootfs-pull/rootfs-pull/export"
 	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+	"github.com/rootfs-pull/rootfs-pull/launcher"
 )
 
 func exportCommand(stdout, stderr io.Writer) *cli.Command {
@@ -30,7 +32,12 @@ never replaced.
 
 Examples:
    rootfs-pull export ./ubuntu ubuntu-backup.tar.zst
-   rootfs-pull ./ubuntu-backup.tar.zst ./ubuntu2      # restore, with a new launcher`,
+   rootfs-pull ./ubuntu-backup.tar.zst ./ubuntu2      # restore, with a new launcher
+   rootfs-pull --restore-defaults ./ubuntu-backup.tar.zst ./ubuntu2   # and the defaults file
+
+A restore installs the archive's launcher defaults file only with
+--restore-defaults (its options decide what of this machine the container
+sees); otherwise it shows them.`,
 		Action:       func(c *cli.Context) error { return exportAction(c, stdout, stderr) },
 		OnUsageError: onUsageError,
 	}
@@ -102,12 +109,15 @@ func exportAction(c *cli.Context, stdout, stderr io.Writer) error {
 		defs = ", with the launcher's defaults file"
 	}
 	fmt.Fprintf(stdout, "Exported %s (%s, %s) to %s: %d entries, %s of files, %s archive (%s)%s, %s\n",
-		safetext.Clean(dir), safetext.Clean(res.Marker.Image), res.Marker.Platform, safetext.Clean(file), res.Entries,
+		safetext.Clean(dir), safetext.Clean(res.Marker.Image), safetext.Clean(res.Marker.Platform), safetext.Clean(file), res.Entries,
 		humanBytes(res.Bytes), humanBytes(res.Size), res.Compression, defs, res.Duration.Round(10*time.Millisecond))
 	if res.Marker.OwnersMappedToRoot {
 		fmt.Fprintln(stdout, "It was pulled without root: its files are recorded as root's, as proot shows them.")
 	}
 	fmt.Fprintf(stdout, "Restore it with:\n  rootfs-pull %s DIR\n", safetext.Clean(fileArg(file)))
+	if res.Defaults {
+		fmt.Fprintln(stdout, "(add --restore-defaults to install the launcher's defaults file beside the new launcher too)")
+	}
 	return nil
 }
 
@@ -118,4 +128,44 @@ func fileArg(file string) string {
 		return file
 	}
 	return "./" + file
+}
+
+// maxShownDefaults is how many of an archive's default options a restore
+// lists; a longer file is named instead.
+const maxShownDefaults = 20
+
+// restoreDefaults deals with an export archive's launcher defaults file.
+// The launcher takes its lines as the user's own options, before its
+// arguments, and the archive can come from anyone: -v /:/host or
+// --shared-home in it would hand the container the host's files at the
+// first start. So they are installed beside the new launcher only with
+// --restore-defaults; otherwise they are shown, escaped, with how to
+// install them.
+func restoreDefaults(c *cli.Context, stderr io.Writer, src *export.Source, script string) {
+	lines, ok := src.Defaults()
+	if !ok || script == "" || script == "-" {
+		return
+	}
+	if !c.Bool("restore-defaults") {
+		if len(lines) == 0 || c.Bool("quiet") {
+			return
+		}
+		fmt.Fprintf(stderr, "rootfs-pull: note: the archive holds launcher defaults, options %s would take as yours; not installed, as they choose what of this machine the container sees (check them, then run the same command with --restore-defaults, or write %s yourself):\n",
+			safetext.Clean(filepath.Base(script)), safetext.Clean(launcher.DefaultsPath(script)))
+		for i, l := range lines {
+			if i == maxShownDefaults && len(lines) > maxShownDefaults+1 {
+				fmt.Fprintf(stderr, "  … and %d more (tar -xOf the archive .rootfs-pull-export/defaults shows them all)\n", len(lines)-i)
+				break
+			}
+			fmt.Fprintf(stderr, "  %s\n", safetext.Cut(l, 200))
+		}
+		return
+	}
+	p, err := src.WriteDefaults(script)
+	switch {
+	case err != nil:
+		fmt.Fprintln(stderr, "rootfs-pull: warning: "+firstLine(err.Error()))
+	case p != "" && !c.Bool("quiet") && !c.Bool("json"):
+		fmt.Fprintf(stderr, "rootfs-pull: restored the launcher's defaults file %s\n", safetext.Clean(p))
+	}
 }

@@ -158,7 +158,9 @@ func lsAction(c *cli.Context, stdout, stderr io.Writer) error {
 			l = "(missing) " + r.Launcher
 		}
 		name := r.Dir
-		table = append(table, []string{safetext.Cut(name, 60), safetext.Cut(r.Image, 40), r.Platform, size, r.Status, safetext.Cut(l, 80)})
+		// The state is written by whatever runs in the container: every
+		// cell from it is escaped.
+		table = append(table, []string{safetext.Cut(name, 60), safetext.Cut(r.Image, 40), safetext.Cut(r.Platform, 40), size, safetext.Cut(r.Status, 20), safetext.Cut(l, 80)})
 	}
 	widths := make([]int, len(table[0]))
 	for _, row := range table {

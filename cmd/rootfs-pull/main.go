@@ -276,6 +276,7 @@ func pullFlags() []cli.Flag {
 		&cli.StringFlag{Name: "launcher", Usage: "where to write the start script (default: start-NAME.sh beside DIR; - for none)"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "DNS server written into the rootfs's own /etc/resolv.conf, for the container (default: the host's, else Termux's, else 1.1.1.1 and 8.8.8.8; rootfs-pull's own lookups: --dns-server)"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+		&cli.BoolFlag{Name: "restore-defaults", Usage: "restoring an export archive: also install the launcher defaults file it holds (options such as -v that give the container host files; without this flag they are only shown)"},
 	)
 }
 
@@ -483,6 +484,8 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 		if src, err = openSource(c.Context, c, spec, dns); err == nil {
 			if restore, _ = src.(*export.Source); restore != nil {
 				kind = "export"
+			} else if c.Bool("restore-defaults") {
+				return usageError{"--restore-defaults is for an export archive (made by rootfs-pull export); " + safetext.Cut(opts.Image, 80) + " is a rootfs tarball"}
 			}
 			res, err = pull.PullFrom(c.Context, src, opts)
 		}
@@ -490,11 +493,7 @@ func pullAction(c *cli.Context, stdin io.Reader, stdout, stderr io.Writer) error
 	out.endProgress(err == nil)
 	recordIndex(stderr, opts.Dir, err == nil)
 	if err == nil && restore != nil {
-		if p, derr := restore.WriteDefaults(res.Launcher); derr != nil {
-			fmt.Fprintln(stderr, "rootfs-pull: warning: "+firstLine(derr.Error()))
-		} else if p != "" && !c.Bool("quiet") && !c.Bool("json") {
-			fmt.Fprintf(stderr, "rootfs-pull: restored the launcher's defaults file %s\n", safetext.Clean(p))
-		}
+		restoreDefaults(c, stderr, restore, res.Launcher)
 	}
 	if err != nil {
 		msg := pull.Explain(err, opts)

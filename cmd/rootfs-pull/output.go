@@ -133,15 +133,15 @@ func (p *printer) success(r *pull.Result, kind source.Kind) {
 	}
 	if kind == "export" && !r.UpToDate {
 		fmt.Fprintf(p.stdout, "Restored %s (%s, %s) into %s from an export archive (%s), %s\n",
-			display(im.DisplayName()), im.Platform, digestOrUnverified(im.Digest.String()), r.Dir, humanBytes(im.Size()), r.Duration.Round(10*time.Millisecond))
+			display(im.DisplayName()), display(im.Platform.String()), digestOrUnverified(im.Digest.String()), r.Dir, humanBytes(im.Size()), r.Duration.Round(10*time.Millisecond))
 		if note := skippedNote(r.Stats); note != "" {
 			fmt.Fprintln(p.stdout, note)
 		}
 	} else if r.UpToDate {
-		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, display(im.DisplayName()), im.Platform, digestOrUnverified(im.Digest.String()))
+		fmt.Fprintf(p.stdout, "%s is up to date with %s (%s, %s)\n", r.Dir, display(im.DisplayName()), display(im.Platform.String()), digestOrUnverified(im.Digest.String()))
 	} else {
 		fmt.Fprintf(p.stdout, "Pulled %s (%s, %s) into %s: %s in %d layer%s, %s\n",
-			display(im.DisplayName()), im.Platform, digestOrUnverified(im.Digest.String()), r.Dir, humanBytes(im.Size()),
+			display(im.DisplayName()), display(im.Platform.String()), digestOrUnverified(im.Digest.String()), r.Dir, humanBytes(im.Size()),
 			len(im.Manifest.Layers), plural(len(im.Manifest.Layers)), r.Duration.Round(10*time.Millisecond))
 		if note := skippedNote(r.Stats); note != "" {
 			fmt.Fprintln(p.stdout, note)

@@ -36,6 +36,9 @@ func checkSourceFlags(c *cli.Context, spec source.Spec) error {
 	if c.String("sha256") != "" && spec.Kind != source.File && spec.Kind != source.URL {
 		return usageError{"--sha256 is for a rootfs tarball (./FILE or https://URL); images are verified by their digests"}
 	}
+	if c.Bool("restore-defaults") && spec.Kind != source.File {
+		return usageError{"--restore-defaults is for an export archive (./FILE made by rootfs-pull export)"}
+	}
 	if lxcServerOnCommandLine(c) && spec.Kind != source.LXC {
 		return usageError{"--lxc-server is for lxc: images"}
 	}
