@@ -230,6 +230,9 @@ func writeUnlessShipped(root *os.Root, name string, data []byte, marker string) 
 		if !startsWith(root, name, marker) {
 			return nil
 		}
+		if fi.Size() == int64(len(data)) && startsWith(root, name, string(data)) {
+			return nil // already what it would be (a resume, a restore here)
+		}
 		if err := root.Remove(name); err != nil {
 			return err
 		}

@@ -252,11 +252,13 @@ func pullResolved(ctx context.Context, src Source, o Options, im *registry.Image
 		}
 		retried = retried || again
 	}
+	// A restore is prepared too: it may come from another machine (a
+	// backup made on Linux restored on a phone needs Android's /proc
+	// stand-ins and this machine's DNS in a resolv.conf rootfs-pull wrote;
+	// one the image shipped is left alone, as on any pull).
 	restorer, restoring := src.(Restorer)
-	if !restoring || len(o.DNS) > 0 {
-		if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
-			return nil, err
-		}
+	if err := launcher.Prepare(o.Dir, launcher.PrepareOptions{DNS: o.DNS}); err != nil {
+		return nil, err
 	}
 	// The container must be startable (its User known to its own
 	// /etc/passwd, a readable one) before the rootfs is called ready.

@@ -39,8 +39,8 @@ type TarRewriter interface {
 }
 
 // Restorer is a Source that restores a whole rootfs (an export archive):
-// its tree comes prepared as it was (Prepare is not run again unless
-// Options.DNS asks), and once every entry is applied, RestoreState puts
+// its tree is prepared for this machine as any pull's is, and once every
+// entry is applied, RestoreState puts
 // back what of the rootfs's own record it can vouch for (the image's
 // name, what its pull skipped) before the state is marked ready. The
 // digest and layers stay those of the bytes applied.
