@@ -236,11 +236,14 @@ func userWords(runtime string, u User) []string {
 		if u.UID == 0 && u.GID == 0 {
 			return nil
 		}
-		groups := []string{strconv.Itoa(u.GID)}
+		// +ID: GNU chroot looks a bare number up as a NAME first, in the
+		// rootfs's passwd and group (an image's user named 1000 may have
+		// uid 0).
+		groups := []string{"+" + strconv.Itoa(u.GID)}
 		for _, g := range u.Groups {
-			groups = append(groups, strconv.Itoa(g))
+			groups = append(groups, "+"+strconv.Itoa(g))
 		}
-		return []string{fmt.Sprintf("--userspec=%d:%d", u.UID, u.GID), "--groups=" + strings.Join(groups, ",")}
+		return []string{fmt.Sprintf("--userspec=+%d:+%d", u.UID, u.GID), "--groups=" + strings.Join(groups, ",")}
 	case Ruri:
 		if u.UID == 0 {
 			return nil

@@ -18,14 +18,20 @@ import (
 // new options.
 
 // -u 1000 runs as uid 1000 even when the image's passwd has a user NAMED
-// 1000 whose uid is 0 (docker run -u 1000 is the uid).
+// 1000 whose uid is 0, and a group NAMED 1000 whose gid is 0 (docker run
+// -u 1000 is the uid); so does the image's own User 1000 (GNU chroot
+// looks a --userspec up by name first, inside the rootfs).
 func TestReviewRunNumericUserNotRoot(t *testing.T) {
 	t.Parallel()
-	script := pullImage(t, "numuser", ocispec.ImageConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}},
-		testimage.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n1000:x:0:0:alias:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"))
+	script := pullImage(t, "numuser", ocispec.ImageConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}, User: "1000"},
+		testimage.File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n1000:x:0:0:alias:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"),
+		testimage.File("etc/group", "root:x:0:\n1000:x:0:user\nuser:x:1000:\n"))
 	for _, r := range runtimes(t) {
 		if got := mustStart(t, script, r, "-u", "1000", "id", "-u"); got != "1000\n" {
 			t.Errorf("%s -u 1000: the container runs as uid %q", name(r), got)
+		}
+		if got := mustStart(t, script, r, "sh", "-c", "id -u; id -g"); got != "1000\n1000\n" {
+			t.Errorf("%s, the image's User 1000: the container runs as uid, gid %q", name(r), got)
 		}
 	}
 }

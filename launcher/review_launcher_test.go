@@ -35,7 +35,7 @@ func TestReviewNumericUserIsAUID(t *testing.T) {
 	}
 	for _, sh := range shells(t) {
 		argv, errOut, code := flagsArgv(t, sh, script, bin, []string{"ROOTFS_RUNTIME=proot"}, "-u", "1000", "true")
-		line := strings.Join(argv, " ")
+		line := " " + strings.Join(argv, " ") + " "
 		if code != 0 || !strings.Contains(line, " -i 1000:1000 ") || slices.Contains(argv, "-0") {
 			t.Errorf("%s proot -u 1000: exit %d, stderr %q, argv %q: want -i 1000:1000, as ResolveUser says", sh[0], code, errOut, line)
 		}
@@ -43,8 +43,8 @@ func TestReviewNumericUserIsAUID(t *testing.T) {
 			continue
 		}
 		argv, errOut, code = flagsArgv(t, sh, script, bin, []string{"ROOTFS_RUNTIME=chroot"}, "-u", "1000", "true")
-		if line = strings.Join(argv, " "); code != 0 || !strings.Contains(line, " --userspec=1000:1000 ") {
-			t.Errorf("%s chroot -u 1000: exit %d, stderr %q, argv %q: want --userspec=1000:1000", sh[0], code, errOut, line)
+		if line = " " + strings.Join(argv, " ") + " "; code != 0 || !strings.Contains(line, " --userspec=+1000:+1000 ") {
+			t.Errorf("%s chroot -u 1000: exit %d, stderr %q, argv %q: want --userspec=+1000:+1000", sh[0], code, errOut, line)
 		}
 	}
 }

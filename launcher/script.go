@@ -411,11 +411,12 @@ set_user() {
 	if user_db passwd; then
 		while IFS=: read -r _n _p _i _gi _c _h _s || [ -n "$_n" ]; do
 			id_ok "$_i" && id_ok "$_gi" || continue
-			if [ "$_n" = "$_u" ] || { id_ok "$_u" && [ "$_i" = "$_u" ]; }; then
-				uid=$_i gid=$_gi _name=$_n
-				[ -z "$_h" ] || home=$_h
-				break
-			fi
+			# A number is a uid, never a name (docker run -u 1000): an
+			# image's user NAMED 1000 may have uid 0.
+			if id_ok "$_u"; then [ "$_i" = "$_u" ]; else [ "$_n" = "$_u" ]; fi || continue
+			uid=$_i gid=$_gi _name=$_n
+			[ -z "$_h" ] || home=$_h
+			break
 		done <"$_db"
 	fi
 	if [ -z "$uid" ]; then
@@ -768,9 +769,17 @@ user_words() {
 		fi
 		;;
 	chroot)
+		# +ID: GNU chroot looks a bare number up as a NAME first, in the
+		# rootfs's passwd and group (a user named 1000 may have uid 0).
 		if [ "$uid" != 0 ] || [ "$gid" != 0 ]; then
-			q "--userspec=$uid:$gid"
-			q "--groups=$gid$groups"
+			q "--userspec=+$uid:+$gid"
+			_gs=+$gid _r=$groups
+			while [ -n "$_r" ]; do
+				_r=${_r#,}
+				_gs=$_gs,+${_r%%,*}
+				_r=${_r#"${_r%%,*}"}
+			done
+			q "--groups=$_gs"
 		fi
 		;;
 	ruri)
