@@ -1043,19 +1043,84 @@ chroot)
 			echo "$0: cannot make the mount namespace private (needed to keep mounts off the host): use ROOTFS_RUNTIME=ruri or proot" >&2
 			exit 1
 		}
-		r=$1
+		LC_ALL=C
+		r=$(cd -P -- "$1" && pwd -P)
 		shift
+		# Every mount must land in the rootfs. A mount point there swapped
+		# for a symlink after the launcher looked at it (by a container of
+		# this rootfs, running now as a user who owns its directory) would
+		# put the mount on the host, in this namespace: over the programs
+		# it runs next (mount, hostname, env, chroot), as root. So each
+		# mount is checked in /proc/self/mountinfo before anything runs.
+		nl="
+"
+		tab=$(printf "\t")
+		esc() { # $1 as mountinfo writes a path, in $_o
+			_s=$1 _o=
+			while [ -n "$_s" ]; do
+				_c=${_s%"${_s#?}"}
+				_s=${_s#?}
+				case $_c in
+				"\\") _o="$_o\\134" ;;
+				" ") _o="$_o\\040" ;;
+				"$tab") _o="$_o\\011" ;;
+				"$nl") _o="$_o\\012" ;;
+				*) _o=$_o$_c ;;
+				esac
+			done
+		}
+		[ -r /proc/self/mountinfo ] || {
+			echo "$0: no /proc/self/mountinfo to check the mounts with" >&2
+			exit 1
+		}
+		ids=" "
+		while read -r _id _x; do ids="$ids$_id "; done </proc/self/mountinfo
+		esc "$r"
+		re=$_o
+		landed() { # every mount made since is in the rootfs
+			_bad=
+			while read -r _id _p _d _root _mp _x; do
+				case $ids in *" $_id "*) continue ;; esac
+				case $_mp in "$re"/*) continue ;; esac
+				_bad=1
+				break
+			done </proc/self/mountinfo
+			[ -z "$_bad" ] || {
+				echo "$0: a mount meant for the rootfs landed outside it (a mount point swapped for a symlink, by a container of this rootfs running now?): stopping" >&2
+				exit 1
+			}
+		}
+		read_only() { # the mount on $r$1 (the last one there) is read-only
+			esc "$r$1"
+			_ro=
+			while read -r _id _p _d _root _mp _opts _x; do
+				[ "$_mp" = "$_o" ] || continue
+				case ,$_opts, in *,ro,*) _ro=1 ;; *) _ro= ;; esac
+			done </proc/self/mountinfo
+			[ -n "$_ro" ] || {
+				echo "$0: a read-only volume is not read-only (its mount point swapped for a symlink, by a container of this rootfs running now?): stopping" >&2
+				exit 1
+			}
+		}
 		mount -t proc proc "$r/proc"
+		landed
 		mount -o rbind /sys "$r/sys"
+		landed
 		mount -o rbind /dev "$r/dev"
+		landed
 		[ -e "$r/dev/pts/ptmx" ] || mount -t devpts devpts "$r/dev/pts" 2>/dev/null || :
+		landed
 		[ -d "$r/dev/shm" ] && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm" || :
+		landed
 		while [ "$1" = --volume ]; do
 			if [ "$4" = ro ]; then
 				mount -o bind "$2" "$r$3"
+				landed
 				mount -o remount,bind,ro "$r$3"
+				read_only "$3"
 			else
 				mount -o rbind "$2" "$r$3"
+				landed
 			fi
 			shift 4
 		done
