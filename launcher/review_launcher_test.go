@@ -218,6 +218,13 @@ func TestReviewChrootAndroidBindsReadOnly(t *testing.T) {
 			t.Errorf("-u 1000 under chroot wrote into Android's %s", d)
 		}
 	}
+	// ruri binds them read-only too (-M).
+	cmd := exec.Command(script, "-u", "1000", "true")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "ROOTFS_RUNTIME=ruri", "ROOTFS_DRY_RUN=1"}
+	out, err := cmd.Output()
+	if line := string(out); err != nil || !strings.Contains(line, " '-M' '"+root+"/system' '/system' ") || strings.Contains(line, "'-m'") {
+		t.Errorf("ruri on Android: %v: %s", err, out)
+	}
 }
 
 // proot reads a bind's HOST:GUEST at the first ':': a host path holding

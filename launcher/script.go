@@ -448,8 +448,10 @@ set_user() {
 	fi
 }
 
-# add_volume FLAG HOST[:CONTAINER][:ro|rw]: checks it now, a missing HOST
-# included; the container's side is made when the runtime is known.
+# add_volume FLAG HOST[:CONTAINER][:ro|rw] [MODE]: checks it now, a missing
+# HOST included; the container's side is made when the runtime is known.
+# MODE rro (Android's directories under chroot and ruri): recursive, and
+# read-only on top.
 add_volume() {
 	case $2 in
 	*:*:*:*) usage "$1 $2: want HOST[:CONTAINER][:ro] (no : in the paths)" ;;
@@ -486,7 +488,7 @@ add_volume() {
 	q "$1 $2"
 	q "$_h"
 	q "$_c"
-	q "$_m"
+	q "${3:-$_m}"
 	volumes=$volumes$words
 }
 
@@ -543,7 +545,7 @@ volume_words() {
 			q "$4"
 			;;
 		ruri)
-			if [ "$4" = ro ]; then q -M; else q -m; fi
+			if [ "$4" = rw ]; then q -m; else q -M; fi
 			q "$2"
 			q "$target"
 			;;
@@ -832,12 +834,19 @@ for s in $shared; do
 		;;
 	esac
 done
+# Under chroot and ruri they are read-only: a container user is an
+# Android uid too (1000 is AID_SYSTEM, which owns /data/app and
+# /data/dalvik-cache), and what it wrote there would stay in the phone's
+# apps. (proot cannot bind read-only; there the container is Termux's own
+# user, which cannot write them but for $PREFIX.)
+android_mode=rro
+[ "$runtime" != proot ] || android_mode=
 if [ -n "$android" ] && [ -z "$isolated" ]; then
 	for d in ${PREFIX:+"$PREFIX"} /system /apex /vendor /odm /product /system_ext /data/app /data/dalvik-cache \
 		/linkerconfig/ld.config.txt /linkerconfig/com.android.art/ld.config.txt /plat_property_contexts /property_contexts; do
 		case $d in *:*) continue ;; esac
 		if [ -d "$android_root$d" ] && [ -x "$android_root$d" ] || [ -f "$android_root$d" ] && [ -r "$android_root$d" ]; then
-			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d"
+			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d" $android_mode
 		fi
 	done
 fi
@@ -1113,15 +1122,21 @@ chroot)
 		[ -d "$r/dev/shm" ] && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm" || :
 		landed
 		while [ "$1" = --volume ]; do
-			if [ "$4" = ro ]; then
-				mount -o bind "$2" "$r$3"
+			case $4 in
+			ro | rro)
+				# ro: only the directory, not what is mounted below it
+				# (it would stay writable); rro (for Android): all of it,
+				# read-only on top.
+				if [ "$4" = ro ]; then mount -o bind "$2" "$r$3"; else mount -o rbind "$2" "$r$3"; fi
 				landed
 				mount -o remount,bind,ro "$r$3"
 				read_only "$3"
-			else
+				;;
+			*)
 				mount -o rbind "$2" "$r$3"
 				landed
-			fi
+				;;
+			esac
 			shift 4
 		done
 		if [ "$1" = --hostname ]; then
