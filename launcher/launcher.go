@@ -316,7 +316,9 @@ func command(runtime, dir string, cfg Config, extra, args []string) ([]string, e
 	if runtime == Proot {
 		// The rootfs's /tmp as /dev/shm, unless it is now something else
 		// (a symlink would bind the host directory it names).
-		if fi, err := os.Lstat(filepath.Join(abs, "tmp")); err != nil || fi.IsDir() {
+		// proot splits a bind at its first ':': with one in the rootfs's
+		// path it would bind another directory.
+		if fi, err := os.Lstat(filepath.Join(abs, "tmp")); (err != nil || fi.IsDir()) && !strings.Contains(abs, ":") {
 			out = append(out, "-b", abs+"/tmp:/dev/shm")
 		}
 	}

@@ -229,6 +229,9 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 			if v.ReadOnly {
 				return nil, nil, fmt.Errorf("%w: -v %s:%s:ro: proot cannot bind read-only (chroot and ruri can, as root)", ErrOption, v.Host, v.Container)
 			}
+			if strings.Contains(v.Host, ":") {
+				return nil, nil, fmt.Errorf("%w: -v %s: proot reads the ':' in it as HOST:GUEST's separator (use a path without one)", ErrOption, v.Host)
+			}
 			extra = append(extra, "-b", v.Host+":"+v.Container)
 		}
 	case Chroot, Ruri:

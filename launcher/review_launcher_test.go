@@ -274,6 +274,10 @@ func TestReviewProotBindColon(t *testing.T) {
 			t.Errorf("Command (start-command's line): -b %q", line[i+1])
 		}
 	}
+	o := Options{Volumes: []Volume{{Host: filepath.Join(work, "data"), Container: "/data"}}}
+	if line, _, err := CommandWith(Proot, rootfs, cfg, o, nil); err == nil {
+		t.Errorf("CommandWith (start-command with the defaults' -v %s): %q", o.Volumes[0].Host, line)
+	}
 }
 
 // start-command prints ruri's line with the defaults' volumes for the

@@ -535,6 +535,9 @@ volume_words() {
 		case $runtime in
 		proot)
 			[ "$4" = rw ] || usage "$1: proot cannot bind read-only (chroot and ruri can, as root): drop :ro"
+			# proot splits HOST:GUEST at the first ':': it would bind the
+			# directory named by the part before it.
+			case $2 in *:*) usage "$1: proot cannot bind $2: it reads the ':' in it as HOST:GUEST's separator (use a path without one)" ;; esac
 			q -b
 			q "$2:$target"
 			;;
@@ -966,9 +969,20 @@ proot)
 		q -k
 		q "$release"
 	fi
+	# The rootfs's own files bound below: proot splits a bind at the first
+	# ':', so a rootfs path holding one would bind another directory.
+	rootfs_binds=1
+	case $rootfs in
+	*:*)
+		rootfs_binds=
+		echo "$me: the rootfs's path holds a ':', which proot reads as a separator: no /dev/shm and no /proc stand-ins (move it to a path without one)" >&2
+		;;
+	esac
 	# The rootfs's /tmp as /dev/shm. proot binds what a symlink there names
 	# on the host: the image (changed since the pull, maybe) must not choose.
-	if [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
+	if [ -z "$rootfs_binds" ]; then
+		:
+	elif [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
 		q -b
 		q "$rootfs/tmp:/dev/shm"
 	else
@@ -985,7 +999,7 @@ proot)
 			*) break ;;
 			esac
 		done
-		if ! cat "$android_root/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$n" ] &&
+		if [ -n "$rootfs_binds" ] && ! cat "$android_root/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$n" ] &&
 			[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/proc" ] && [ ! -L "$rootfs/.rootfs-pull/proc/$n" ]; then
 			q -b
 			q "$rootfs/.rootfs-pull/proc/$n:/proc/$f"
@@ -993,7 +1007,7 @@ proot)
 	done
 	# Android: SELinux off, as far as the container can tell (an empty
 	# /sys/fs/selinux), and /dev/std* where the phone has none.
-	if [ -n "$android" ] && [ -d "$android_root/sys/fs/selinux" ] && [ -d "$rootfs/.rootfs-pull/empty" ] &&
+	if [ -n "$rootfs_binds" ] && [ -n "$android" ] && [ -d "$android_root/sys/fs/selinux" ] && [ -d "$rootfs/.rootfs-pull/empty" ] &&
 		[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/empty" ]; then
 		q -b
 		q "$rootfs/.rootfs-pull/empty:/sys/fs/selinux"
