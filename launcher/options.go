@@ -3,6 +3,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -254,6 +255,11 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 			return nil, nil, fmt.Errorf("%w: -u %s: ruri sets only the user (its group comes from the image's /etc/passwd)", ErrOption, o.User)
 		}
 		for _, v := range o.Volumes {
+			// ruri mounts at ROOTFS/CONTAINER on the host, following what
+			// is there: the image's /src -> /etc would be the host's /etc.
+			if err := noSymlinkIn(dir, v.Container); err != nil {
+				return nil, nil, fmt.Errorf("%w: -v %s:%s: %v", ErrOption, v.Host, v.Container, err)
+			}
 			flag := "-m"
 			if v.ReadOnly {
 				flag = "-M"
@@ -266,6 +272,32 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 	}
 	line, err := command(runtime, dir, cfg, extra, args)
 	return line, left, err
+}
+
+// noSymlinkIn: no component of the absolute, clean path c, inside the
+// rootfs at dir, is a symlink (as the launcher checks a -v CONTAINER);
+// the components that do not exist yet are fine.
+func noSymlinkIn(dir, c string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	p := ""
+	for _, comp := range strings.Split(strings.TrimPrefix(c, "/"), "/") {
+		p = path.Join(p, comp)
+		fi, err := root.Lstat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("/%s in the rootfs: %v", p, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symlink in the rootfs: refusing to follow it (name the path it leads to)", Printable("/"+p, 60))
+		}
+	}
+	return nil
 }
 
 // unameMachine is uname -m for an image run through qemu-ARCH.
