@@ -390,10 +390,24 @@ name_ok() {
 
 # user_db FILE: the rootfs's /etc/FILE, if it is a regular file reached
 # through no symlink (an image's link could name a host file, or a FIFO
-# that never ends).
+# that never ends), read into $_text. At most 4 MiB of it, as rootfs-pull
+# reads: a bigger one (an image's, or a container's: it can write it) is
+# refused, and one growing meanwhile is cut there.
 user_db() {
-	_db=$rootfs/etc/$1
-	[ ! -L "$rootfs/etc" ] && [ ! -L "$_db" ] && [ -f "$_db" ]
+	_db=$rootfs/etc/$1 _f=$1 _text=
+	[ ! -L "$rootfs/etc" ] && [ ! -L "$_db" ] && [ -f "$_db" ] || return 1
+	set -f
+	set -- $(ls -lnd -- "$_db" 2>/dev/null)
+	set +f
+	case ${5-} in
+	'' | *[!0123456789]*) usage "$user_set: cannot tell the size of the image's /etc/$_f" ;;
+	????????*) ;;
+	*) [ "$5" -gt 4194304 ] || {
+		_text=$(head -c 4194304 -- "$_db")
+		return 0
+	} ;;
+	esac
+	usage "$user_set: the image's /etc/$_f is larger than 4 MiB (all rootfs-pull reads of it): not read"
 }
 
 # set_user FLAG NAME|UID[:GROUP|GID]: the user docker run -u would give,
@@ -417,7 +431,9 @@ set_user() {
 			uid=$_i gid=$_gi _name=$_n
 			[ -z "$_h" ] || home=$_h
 			break
-		done <"$_db"
+		done <<-EOF
+		$_text
+		EOF
 	fi
 	if [ -z "$uid" ]; then
 		id_ok "$_u" || usage "$1 $2: no user $_u in the image's /etc/passwd"
@@ -434,7 +450,9 @@ set_user() {
 						gid=$_i _found=1
 						break
 					fi
-				done <"$_db"
+				done <<-EOF
+				$_text
+				EOF
 			fi
 			[ -n "$_found" ] || usage "$1 $2: no group $_g in the image's /etc/group"
 		fi
@@ -444,7 +462,9 @@ set_user() {
 		while IFS=: read -r _n _p _i _m || [ -n "$_n" ]; do
 			id_ok "$_i" && [ "$_i" != "$gid" ] || continue
 			case ,$_m, in *,"$_name",*) groups=$groups,$_i ;; esac
-		done <"$_db"
+		done <<-EOF
+		$_text
+		EOF
 	fi
 }
 
