@@ -107,6 +107,12 @@ func TestReviewErrorsEscapeImageText(t *testing.T) {
 		if code != 2 || strings.ContainsAny(errOut, "\x1b\x07\u202e") || !strings.Contains(errOut, `\x1b`) {
 			t.Errorf("%s: exit %d, stderr %q: want status 2 and the image's text escaped (\\x1b)", sh[0], code, errOut)
 		}
+		// A bad line of a file (here a program given as --env-file) is cut
+		// to a readable length, and escaped.
+		_, errOut, code = flagsArgv(t, sh, script, bin, []string{"ROOTFS_RUNTIME=proot"}, "--env-file", "/bin/busybox", "true")
+		if code != 2 || len(errOut) > 300 || strings.Count(errOut, "\n") != 1 || strings.ContainsAny(errOut, "\x00\x01\x7f") {
+			t.Errorf("%s --env-file /bin/busybox: exit %d, %d bytes of stderr: %.300q", sh[0], code, len(errOut), errOut)
+		}
 	}
 }
 

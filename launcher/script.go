@@ -248,13 +248,61 @@ uid={{.Cfg.User.UID}} gid={{.Cfg.User.GID}} groups={{q .Groups}} home={{q .Cfg.U
 # Android is (tests lay one out elsewhere).
 kernel_default={{q .KernelRelease}} android_root={{q .AndroidRoot}}
 
+# shown prints $1 with its control and invisible format characters escaped
+# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
+# image's words cannot act on the terminal. The line is exact, to paste,
+# when it holds none of them; for reading otherwise.
+shown() {
+	# Byte by byte: every escape in the table is a byte sequence, and a
+	# shell matching characters in a UTF-8 locale misreads invalid bytes
+	# (bash then prints bytes from its heap). The script ends after this.
+	LC_ALL=C
+	export LC_ALL
+	_s=$1
+	_ifs=$IFS
+	IFS=/
+	set -f
+	# Pairs CHARACTER/ESCAPE, in octal for printf.
+	set -- $(printf '{{.Escapes}}')
+	IFS=$_ifs
+	set +f
+	while [ $# -ge 2 ]; do
+		case $_s in
+		*"$1"*)
+			_o=
+			while :; do
+				case $_s in
+				*"$1"*)
+					_o=$_o${_s%%"$1"*}$2
+					_s=${_s#*"$1"}
+					;;
+				*) break ;;
+				esac
+			done
+			_s=$_o$_s
+			;;
+		esac
+		shift 2
+	done
+	printf '%s\n' "$_s"
+}
+
+# cut sets $_cut to $1 cut to a readable length (a line of a file, for a
+# message).
+cut() {
+	_cut=$(printf '%.60s' "$1")
+	[ "$_cut" = "$1" ] || _cut="$_cut…"
+}
+
+# die and usage say what failed in one line, escaped as shown escapes
+# (the image's text may be in it: a home directory, a path), and end.
 die() {
-	printf '%s: %s\n' "$me" "$*" >&2
+	shown "$me: $*" >&2
 	exit 1
 }
 
 usage() {
-	printf '%s: %s\n' "$me" "$*" >&2
+	shown "$me: $*" >&2
 	exit 2
 }
 
@@ -313,11 +361,11 @@ q() {
 add_env() {
 	case $2 in
 	*=*) ;;
-	*) usage "$1 $2: want NAME=VALUE" ;;
+	*) cut "$2" && usage "$1 $_cut: want NAME=VALUE" ;;
 	esac
 	case ${2%%=*} in
 	'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
-		usage "$1 $2: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
+		cut "$2" && usage "$1 $_cut: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
 		;;
 	esac
 	words=
@@ -354,7 +402,7 @@ env_file() {
 			done
 			case $_l in
 			[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
-				usage "--env-file $1: $_l: want NAME=VALUE or NAME, a NAME of letters, digits and _ (not starting with a digit)"
+				cut "$_l" && usage "--env-file $1: $_cut: want NAME=VALUE or NAME, a NAME of letters, digits and _ (not starting with a digit)"
 				;;
 			esac
 			eval "_v=\${$_l-}; _set=\${$_l+1}"
@@ -601,7 +649,7 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 		case $_l in
 		'' | '#'*) continue ;;
 		-*) ;;
-		*) usage "$defaults: $_l: want an option, one a line (a command goes on the command line)" ;;
+		*) cut "$_l" && usage "$defaults: $_cut: want an option, one a line (a command goes on the command line)" ;;
 		esac
 		_o=${_l%%[" $tab"]*}
 		case $_o in
@@ -888,45 +936,6 @@ fi
 # dry prints name for a dry run (ROOTFS_DRY_RUN) when it is not installed.
 dry() {
 	[ -n "${ROOTFS_DRY_RUN:-}" ] && echo "$1"
-}
-
-# shown prints $1 with its control and invisible format characters escaped
-# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
-# image's words cannot act on the terminal. The line is exact, to paste,
-# when it holds none of them; for reading otherwise.
-shown() {
-	# Byte by byte: every escape in the table is a byte sequence, and a
-	# shell matching characters in a UTF-8 locale misreads invalid bytes
-	# (bash then prints bytes from its heap). The script ends after this.
-	LC_ALL=C
-	export LC_ALL
-	_s=$1
-	_ifs=$IFS
-	IFS=/
-	set -f
-	# Pairs CHARACTER/ESCAPE, in octal for printf.
-	set -- $(printf '{{.Escapes}}')
-	IFS=$_ifs
-	set +f
-	while [ $# -ge 2 ]; do
-		case $_s in
-		*"$1"*)
-			_o=
-			while :; do
-				case $_s in
-				*"$1"*)
-					_o=$_o${_s%%"$1"*}$2
-					_s=${_s#*"$1"}
-					;;
-				*) break ;;
-				esac
-			done
-			_s=$_o$_s
-			;;
-		esac
-		shift 2
-	done
-	printf '%s\n' "$_s"
 }
 
 run() {
