@@ -73,6 +73,9 @@ func ReadDefaults(path, home string) ([]string, error) {
 		}
 		words = append(words, opt)
 		if !hasValue {
+			if takesValue(opt) { // it must not take the command line's first word
+				return nil, fmt.Errorf("%w: %s: %s needs a value on its line", ErrDefaults, filepath.Base(path), opt)
+			}
 			continue
 		}
 		value = strings.TrimLeft(value, " \t")
@@ -82,4 +85,13 @@ func ReadDefaults(path, home string) ([]string, error) {
 		words = append(words, value)
 	}
 	return words, nil
+}
+
+// takesValue: the launcher option opt is followed by its value.
+func takesValue(opt string) bool {
+	switch opt {
+	case "-e", "--env", "--env-file", "--entrypoint", "-v", "--volume", "-u", "--user", "-w", "--workdir", "--hostname", "--kernel-release":
+		return true
+	}
+	return false
 }

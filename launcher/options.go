@@ -53,8 +53,8 @@ func ParseOptions(words []string) (Options, []string, error) {
 			w = name
 		}
 		value := ""
-		switch w {
-		case "-e", "--env", "--env-file", "--entrypoint", "-v", "--volume", "-u", "--user", "-w", "--workdir", "--hostname", "--kernel-release":
+		switch {
+		case takesValue(w):
 			if len(words) < 2 {
 				return bad("%s needs a value", w)
 			}

@@ -129,6 +129,9 @@ func TestReviewDefaultsOptionWithoutValue(t *testing.T) {
 				t.Errorf("%s: defaults %q, command /bin/pwd: exit %d, stderr %q, argv %q; want status 2, %q", sh[0], opt, code, errOut, argv, "needs a value")
 			}
 		}
+		if words, err := ReadDefaults(DefaultsPath(script), "/h"); err == nil {
+			t.Errorf("ReadDefaults: defaults %q = %q, want an error as the launcher's", opt, words)
+		}
 	}
 }
 

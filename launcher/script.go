@@ -656,7 +656,16 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
 		esac
 		q "$_o"
-		[ "$_o" != "$_l" ] || continue
+		if [ "$_o" = "$_l" ]; then
+			# Its value is on its line: it must not take the first word
+			# of the command line.
+			case $_o in
+			-e | --env | --env-file | --entrypoint | -v | --volume | -u | --user | -w | --workdir | --hostname | --kernel-release)
+				usage "$defaults: $_o needs a value on its line"
+				;;
+			esac
+			continue
+		fi
 		_v=${_l#"$_o"}
 		while :; do
 			case $_v in
