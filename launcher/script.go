@@ -382,6 +382,9 @@ add_env() {
 # left out when unset).
 env_file() {
 	[ -r "$1" ] && [ ! -d "$1" ] || usage "--env-file $1: no readable file there"
+	# A device never ends (/dev/zero) or waits for typing (a terminal); a
+	# pipe (--env-file <(…)) is read.
+	[ ! -c "$1" ] && [ ! -b "$1" ] || usage "--env-file $1: a device, not a file of NAME=VALUE lines"
 	while IFS= read -r _l || [ -n "$_l" ]; do
 		_l=${_l%"$cr"}
 		while :; do
