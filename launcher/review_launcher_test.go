@@ -315,3 +315,28 @@ func TestReviewCommandWithRuriVolumeSymlink(t *testing.T) {
 		}
 	}
 }
+
+// --shared-tmp gives a container Termux's $PREFIX/tmp (or /tmp), where it
+// can put a symlink named .X11-unix to any directory of the host: a later
+// --shared-x11 must not bind what that symlink names (the runtimes follow
+// it on the host).
+func TestReviewSharedX11Symlink(t *testing.T) {
+	bin := fakeRuntimes(t)
+	script, _ := flagsRootfs(t, testConfig())
+	prefix := t.TempDir()
+	secret := t.TempDir()
+	os.Mkdir(filepath.Join(prefix, "tmp"), 0777)
+	os.Symlink(secret, filepath.Join(prefix, "tmp/.X11-unix")) // what the container wrote, as /tmp/.X11-unix
+	rts := []string{"proot"}
+	if os.Geteuid() == 0 {
+		rts = append(rts, "chroot")
+	}
+	for _, sh := range shells(t) {
+		for _, rt := range rts {
+			argv, errOut, code := flagsArgv(t, sh, script, bin, []string{"ROOTFS_RUNTIME=" + rt, "PREFIX=" + prefix}, "--shared-x11", "true")
+			if code != 2 || argv != nil || !strings.Contains(errOut, "symlink") {
+				t.Errorf("%s %s --shared-x11 with .X11-unix a symlink to %s: exit %d, stderr %q, argv %q; want status 2", sh[0], rt, secret, code, errOut, argv)
+			}
+		}
+	}
+}
