@@ -909,6 +909,9 @@ for s in $shared; do
 	--shared-tmp) add_volume "$s" "$shared_tmp:/tmp" ;;
 	--shared-x11)
 		[ -d "$shared_tmp/.X11-unix" ] || usage "$s: $shared_tmp/.X11-unix does not exist (start the X server, e.g. termux-x11, first)"
+		# A container given this /tmp (--shared-tmp) can leave a symlink
+		# there, to any directory of the host: the runtimes would bind that.
+		[ ! -L "$shared_tmp/.X11-unix" ] || usage "$s: $shared_tmp/.X11-unix is a symlink (a container sharing this /tmp could have made it): not binding what it names"
 		add_volume "$s" "$shared_tmp/.X11-unix:/tmp/.X11-unix"
 		;;
 	--shared-home)
