@@ -135,3 +135,37 @@ func TestReviewChrootReadOnlyVolumeSwapped(t *testing.T) {
 		t.Error("the container wrote into a -v :ro volume")
 	}
 }
+
+// On a rooted phone su's PATH leads to toybox's mount, which has no
+// remount of one bind: "-o remount,bind,ro" remounts the whole filesystem
+// read-only, for every process (or fails, busy). A -v :ro volume must not
+// do that: the filesystem it comes from stays writable outside.
+func TestReviewChrootToyboxReadOnlyVolume(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	toybox, err := exec.LookPath("toybox")
+	if err != nil {
+		t.Skip("toybox is not installed")
+	}
+	t.Parallel()
+	script := pullImage(t, "toyro", ocispec.ImageConfig{Env: []string{"PATH=/bin"}, Cmd: []string{"/bin/sh"}})
+	bin := filepath.Join(workDir(t), "bin")
+	os.Mkdir(bin, 0755)
+	os.Symlink(toybox, filepath.Join(bin, "mount"))
+	fs := filepath.Join(workDir(t), "fs")
+	os.Mkdir(fs, 0755)
+	// A filesystem of its own (no writer open on it), in a namespace of
+	// the test's own.
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs none "$1" && mkdir "$1/vol" && "$2" -v "$1/vol:/ro:ro" true; echo "status $?"; touch "$1/after" && echo writable`,
+		"sh", fs, script)
+	cmd.Env = append(os.Environ(), "ROOTFS_RUNTIME=chroot", "PATH="+bin+":"+os.Getenv("PATH"))
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "writable\n") {
+		t.Errorf("after -v :ro with toybox's mount, the volume's filesystem is read-only for everyone:\n%s", out)
+	}
+	if strings.Contains(string(out), "status 0") {
+		t.Errorf("toybox's mount cannot make a read-only bind, and the launcher started anyway:\n%s", out)
+	}
+}
