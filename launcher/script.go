@@ -1169,6 +1169,11 @@ chroot)
 				exit 1
 			}
 		}
+		# A bind is made read-only by a remount of that bind alone, which
+		# util-linux and busybox can do; toybox (su on a phone) cannot: its
+		# "-o remount,bind,ro" remounts the whole filesystem read-only, for
+		# every process.
+		case $(mount --help 2>&1) in *--rbind* | *BusyBox*) ro_ok=1 ;; *) ro_ok= ;; esac
 		mount -t proc proc "$r/proc"
 		landed
 		mount -o rbind /sys "$r/sys"
@@ -1181,14 +1186,27 @@ chroot)
 		landed
 		while [ "$1" = --volume ]; do
 			case $4 in
-			ro | rro)
-				# ro: only the directory, not what is mounted below it
-				# (it would stay writable); rro (for Android): all of it,
-				# read-only on top.
-				if [ "$4" = ro ]; then mount -o bind "$2" "$r$3"; else mount -o rbind "$2" "$r$3"; fi
+			ro)
+				# Only the directory, not what is mounted below it (that
+				# would stay writable).
+				[ -n "$ro_ok" ] || {
+					echo "$0: this mount (toybox?) cannot make one bind read-only (it would make the whole filesystem read-only): drop :ro, use ROOTFS_RUNTIME=ruri, or put util-linux or busybox mount first in PATH" >&2
+					exit 1
+				}
+				mount -o bind "$2" "$r$3"
 				landed
 				mount -o remount,bind,ro "$r$3"
 				read_only "$3"
+				;;
+			rro)
+				# For Android: all of it, read-only on top where the mount
+				# can (with toybox, as it is).
+				mount -o rbind "$2" "$r$3"
+				landed
+				if [ -n "$ro_ok" ]; then
+					mount -o remount,bind,ro "$r$3"
+					read_only "$3"
+				fi
 				;;
 			*)
 				mount -o rbind "$2" "$r$3"
