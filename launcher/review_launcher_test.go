@@ -227,6 +227,22 @@ func TestReviewChrootAndroidBindsReadOnly(t *testing.T) {
 			t.Errorf("-u 1000 under chroot wrote into Android's %s", d)
 		}
 	}
+	// With toybox's mount (su's PATH on a phone), which cannot make one
+	// bind read-only, the directories AID_SYSTEM writes are left out.
+	if toybox, err := exec.LookPath("toybox"); err == nil {
+		bin := t.TempDir()
+		os.Symlink(toybox, filepath.Join(bin, "mount"))
+		for _, d := range []string{"/data/app", "/data/dalvik-cache"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			cmd := exec.CommandContext(ctx, script, "-u", "1000", "sh", "-c", "touch "+d+"/planted")
+			cmd.Env = []string{"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if _, serr := os.Lstat(filepath.Join(root, d, "planted")); serr == nil {
+				t.Errorf("with toybox's mount, -u 1000 under chroot wrote into Android's %s (%v: %s)", d, err, out)
+			}
+		}
+	}
 	// ruri binds them read-only too (-M).
 	cmd := exec.Command(script, "-u", "1000", "true")
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "ROOTFS_RUNTIME=ruri", "ROOTFS_DRY_RUN=1"}

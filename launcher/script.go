@@ -1200,7 +1200,16 @@ chroot)
 				;;
 			rro)
 				# For Android: all of it, read-only on top where the mount
-				# can (with toybox, as it is).
+				# can. Where it cannot (toybox), what a container user may
+				# write (AID_SYSTEM, uid 1000: the apps) is left out, the
+				# rest bound as it is.
+				if [ -z "$ro_ok" ]; then
+					case $3 in /data/app | /data/dalvik-cache)
+						shift 4
+						continue
+						;;
+					esac
+				fi
 				mount -o rbind "$2" "$r$3"
 				landed
 				if [ -n "$ro_ok" ]; then
