@@ -356,3 +356,58 @@ func TestReviewSharedX11Symlink(t *testing.T) {
 		}
 	}
 }
+
+// A defaults line means one thing wherever the launcher is started from,
+// and never makes a command: "--env=A=a b" is A="a b" (not -e A=a and a
+// command "b"); a trailing word after an option that takes no value (a
+// comment: "--isolated  # no Android") is refused, not run as the
+// command; a relative -v HOST or --env-file is beside the defaults file,
+// not in the directory the launcher is started from (which may be in the
+// rootfs, where "data" can be the image's symlink to any host directory).
+func TestReviewDefaultsLineGrammar(t *testing.T) {
+	bin := fakeRuntimes(t)
+	script, rootfs := flagsRootfs(t, testConfig())
+	here := filepath.Dir(script)
+	defaults := DefaultsPath(script)
+	os.Mkdir(filepath.Join(here, "data"), 0755)
+	os.WriteFile(filepath.Join(here, "app.env"), []byte("E=beside\n"), 0644)
+	// Started from inside the rootfs, where the image put its own "data".
+	os.Symlink("/", filepath.Join(rootfs, "data"))
+	os.WriteFile(filepath.Join(rootfs, "app.env"), []byte("E=from the rootfs\n"), 0644)
+	run := func(sh []string, args ...string) ([]string, []string, string, int) {
+		cmd := exec.Command(sh[0], append(append(slices.Clone(sh[1:]), script), args...)...)
+		cmd.Dir = rootfs
+		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "ROOTFS_RUNTIME=proot", "HOME=/h"}
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		argv, env := recorded(t, bin)
+		return argv, env, errb.String(), exitCode(err)
+	}
+	for _, sh := range shells(t) {
+		os.WriteFile(defaults, []byte("--env=A=a b\n-v data:/data\n--env-file app.env\n"), 0644)
+		argv, env, errOut, code := run(sh, "true")
+		line := strings.Join(argv, " ")
+		if code != 0 || !strings.HasSuffix(line, " /bin/app true") || !slices.Contains(env, "A=a b") {
+			t.Errorf("%s: defaults --env=A=a b: exit %d, stderr %q, argv %q, env %q; want A=\"a b\" and the command true", sh[0], code, errOut, line, env)
+		}
+		if !strings.Contains(line, " -b "+filepath.Join(here, "data")+":/data ") || !slices.Contains(env, "E=beside") {
+			t.Errorf("%s: defaults -v data:/data and --env-file app.env, started from the rootfs: argv %q, env %q; want the ones beside the defaults file", sh[0], line, env)
+		}
+		os.WriteFile(defaults, []byte("--isolated  # no Android\n"), 0644)
+		argv, _, errOut, code = run(sh, "true")
+		if code != 2 || argv != nil || !strings.Contains(errOut, "takes no value") {
+			t.Errorf("%s: defaults --isolated with a trailing comment: exit %d, stderr %q, argv %q; want status 2, takes no value", sh[0], code, errOut, argv)
+		}
+	}
+	os.WriteFile(defaults, []byte("--env=A=a b\n-v data:/data\n--env-file app.env\n"), 0644)
+	words, err := ReadDefaults(defaults, "/h")
+	want := []string{"--env", "A=a b", "-v", filepath.Join(here, "data") + ":/data", "--env-file", filepath.Join(here, "app.env")}
+	if err != nil || !slices.Equal(words, want) {
+		t.Errorf("ReadDefaults = %q, %v; want %q", words, err, want)
+	}
+	os.WriteFile(defaults, []byte("--isolated  # no Android\n"), 0644)
+	if words, err := ReadDefaults(defaults, "/h"); err == nil {
+		t.Errorf("ReadDefaults took --isolated with a trailing word: %q", words)
+	}
+}
