@@ -372,11 +372,12 @@ func TestReviewDefaultsLineGrammar(t *testing.T) {
 	os.Mkdir(filepath.Join(here, "data"), 0755)
 	os.WriteFile(filepath.Join(here, "app.env"), []byte("E=beside\n"), 0644)
 	// Started from inside the rootfs, where the image put its own "data".
-	os.Symlink("/", filepath.Join(rootfs, "data"))
-	os.WriteFile(filepath.Join(rootfs, "app.env"), []byte("E=from the rootfs\n"), 0644)
+	cwd := filepath.Join(rootfs, "home/user")
+	os.Symlink("/", filepath.Join(cwd, "data"))
+	os.WriteFile(filepath.Join(cwd, "app.env"), []byte("E=from the rootfs\n"), 0644)
 	run := func(sh []string, args ...string) ([]string, []string, string, int) {
 		cmd := exec.Command(sh[0], append(append(slices.Clone(sh[1:]), script), args...)...)
-		cmd.Dir = rootfs
+		cmd.Dir = cwd
 		cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "ROOTFS_RUNTIME=proot", "HOME=/h"}
 		var errb strings.Builder
 		cmd.Stderr = &errb

@@ -654,21 +654,9 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 		-*) ;;
 		*) cut "$_l" && usage "$defaults: $_cut: want an option, one a line (a command goes on the command line)" ;;
 		esac
+		# The option, then its value: the rest of the line after blanks,
+		# or after = (--env=A=a b is A="a b").
 		_o=${_l%%[" $tab"]*}
-		case $_o in
-		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
-		esac
-		q "$_o"
-		if [ "$_o" = "$_l" ]; then
-			# Its value is on its line: it must not take the first word
-			# of the command line.
-			case $_o in
-			-e | --env | --env-file | --entrypoint | -v | --volume | -u | --user | -w | --workdir | --hostname | --kernel-release)
-				usage "$defaults: $_o needs a value on its line"
-				;;
-			esac
-			continue
-		fi
 		_v=${_l#"$_o"}
 		while :; do
 			case $_v in
@@ -676,7 +664,34 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 			*) break ;;
 			esac
 		done
+		_has=$_v
+		case $_o in
+		--*=*)
+			_v=${_l#*=} _o=${_o%%=*} _has=1
+			;;
+		esac
+		case $_o in
+		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
+		-e | --env | --env-file | --entrypoint | -v | --volume | -u | --user | -w | --workdir | --hostname | --kernel-release)
+			# Not the first word of the command line.
+			[ -n "$_has" ] || usage "$defaults: $_o needs a value on its line"
+			;;
+		-p | --fix-low-ports | --bind-storage | --shared-tmp | --shared-home | --shared-x11 | --isolated | --no-link2symlink | --no-sysvipc | --no-kill-on-exit)
+			# A word after it would be the container's command.
+			[ -z "$_has" ] || usage "$defaults: $_o takes no value (a # comment goes on a line of its own)"
+			;;
+		esac
+		q "$_o"
+		[ -n "$_has" ] || continue
 		case $_v in "~/"*) _v=$HOME/${_v#"~/"} ;; esac
+		# A relative path is beside this file, wherever the launcher is
+		# started from (which may be in the rootfs, where the image's
+		# symlinks are).
+		case $_o in
+		-v | --volume | --env-file)
+			case $_v in /* | :* | '') ;; *) _v=$here/$_v ;; esac
+			;;
+		esac
 		q "$_v"
 	done <"$defaults"
 	eval "set -- $words"' "$@"'
