@@ -25,9 +25,12 @@ const DefaultKernelRelease = "6.17.0-rootfs-pull"
 // update (which rewrites the launcher) keeps it.
 //
 // Its format is read as words, never run as shell: one option a line, the
-// option then (after blanks) its value, the rest of the line, where a
-// leading "~/" is $HOME/; blank lines and lines starting with # are
-// skipped. A line that is not an option (a command) is refused.
+// option then (after blanks, or =) its value, the rest of the line, where a
+// leading "~/" is $HOME/ and a relative -v HOST or --env-file is beside
+// the file; blank lines and lines starting with # are skipped. A line
+// that is not an option (a command), an option that needs a value
+// without one, or a flag with a word after it is refused: each would
+// change the command line's meaning.
 
 // DefaultsPath is the defaults file of the launcher at path:
 // start-NAME.sh → start-NAME.defaults.

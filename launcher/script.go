@@ -221,7 +221,8 @@ var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncM
 #   --no-defaults          ignores {{c .Defaults}} (it must come first)
 # Defaults: {{c .Defaults}} beside this script, if you make it, holds
 #   options read before the arguments, one a line ("--shared-tmp",
-#   "-v ~/src:/src"; # comments); rootfs-pull keeps it when it updates.
+#   "-v ~/src:/src"; # comments on lines of their own; a relative path is
+#   beside it); rootfs-pull keeps it when it updates.
 # Environment:
 #   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{c .Cfg.Runtime}};
 #                       auto: chroot, or ruri if installed, for root; proot otherwise)
