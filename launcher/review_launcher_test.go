@@ -412,3 +412,37 @@ func TestReviewDefaultsLineGrammar(t *testing.T) {
 		t.Errorf("ReadDefaults took --isolated with a trailing word: %q", words)
 	}
 }
+
+// The launcher makes a -v CONTAINER path in the rootfs one component at
+// a time, each checked not to be a symlink. A container of the rootfs,
+// running, can swap a checked directory for a symlink before the next
+// component is made there: the launcher (root, under chroot) must not
+// make it where that symlink leads. (A mkdir wrapper first in PATH does
+// the swap, as the running container would.)
+func TestReviewVolumeMkdirSwapped(t *testing.T) {
+	bin := fakeRuntimes(t)
+	script, rootfs := flagsRootfs(t, testConfig())
+	outside := t.TempDir()
+	host := t.TempDir()
+	realMkdir, err := exec.LookPath("mkdir")
+	if err != nil {
+		t.Skip("no mkdir")
+	}
+	wrap := filepath.Join(t.TempDir(), "bin")
+	os.Mkdir(wrap, 0755)
+	os.WriteFile(filepath.Join(wrap, "mkdir"), []byte("#!/bin/sh\n[ -L \"$SWAP\" ] || { mv \"$SWAP\" \"$SWAP.real\" && ln -s \"$TO\" \"$SWAP\"; }\nexec '"+realMkdir+"' \"$@\"\n"), 0755)
+	for _, sh := range shells(t) {
+		a := filepath.Join(rootfs, "a")
+		os.RemoveAll(a)
+		os.RemoveAll(a + ".real")
+		os.Mkdir(a, 0755)
+		cmd := exec.Command(sh[0], append(append(slices.Clone(sh[1:]), script), "-v", host+":/a/made", "true")...)
+		cmd.Env = []string{"PATH=" + wrap + ":" + bin + ":/usr/bin:/bin", "ROOTFS_RUNTIME=proot", "SWAP=" + a, "TO=" + outside}
+		out, _ := cmd.CombinedOutput()
+		recorded(t, bin)
+		if _, err := os.Lstat(filepath.Join(outside, "made")); err == nil {
+			t.Errorf("%s: the launcher made /a/made where the swapped symlink led, outside the rootfs (%s)", sh[0], out)
+			os.Remove(filepath.Join(outside, "made"))
+		}
+	}
+}
