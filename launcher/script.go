@@ -572,6 +572,7 @@ add_volume() {
 # make is left to proot (it shows the bind anyway).
 target() {
 	_rest=${2#/} _p=$rootfs target=
+	_in=$(cd -P -- "$rootfs" 2>/dev/null && pwd -P) || _in=$rootfs
 	while [ -n "$_rest" ]; do
 		_c=${_rest%%/*}
 		case $_rest in
@@ -581,17 +582,28 @@ target() {
 		case $_c in '' | .) continue ;; esac
 		_p=$_p/$_c target=$target/$_c
 		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it (name the path it leads to)"
-		[ -z "${ROOTFS_DRY_RUN:-}" ] || continue
-		if [ -n "${_rest#/}" ] || [ "$3" = dir ]; then
-			[ -d "$_p" ] || mkdir "$_p" 2>/dev/null || [ "$runtime" = proot ] ||
-				die "$1: cannot make $target in the rootfs"
-		elif [ ! -e "$_p" ]; then
-			(set -C && : >"$_p") 2>/dev/null || [ "$runtime" = proot ] ||
-				die "$1: cannot make $target in the rootfs"
+		if [ -z "${ROOTFS_DRY_RUN:-}" ]; then
+			if [ -n "${_rest#/}" ] || [ "$3" = dir ]; then
+				[ -d "$_p" ] || mk dir "$_c" || [ "$runtime" = proot ] ||
+					die "$1: cannot make $target in the rootfs"
+			elif [ ! -e "$_p" ]; then
+				mk file "$_c" || [ "$runtime" = proot ] ||
+					die "$1: cannot make $target in the rootfs"
+			fi
+			[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it"
 		fi
-		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it"
+		_in=$_in/$_c
 	done
 }
+
+# mk dir|file NAME: makes NAME (a directory, or an empty file) in $_in, the
+# rootfs's directory target has reached, from inside it: one swapped for a
+# symlink since it was checked (by a container of this rootfs, running)
+# leads cd elsewhere, which pwd -P shows, and nothing is made.
+mk() (
+	cd -P -- "$_in" && [ "$(pwd -P)" = "$_in" ] || exit 1
+	if [ "$1" = dir ]; then mkdir -- "$2"; else set -C && : >"$2"; fi
+) 2>/dev/null
 
 # volume_words: each volume's words for the runtime, after target.
 volume_words() {
