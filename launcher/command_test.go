@@ -33,7 +33,7 @@ func TestCommand(t *testing.T) {
 			hostPath("proot"), "-i", "1000:1000", "-r", "/r/fs", "-b", "/dev", "-b", "/proc", "-b", "/sys", "-b", "/dev/urandom:/dev/random",
 			"-b", "/proc/self/fd:/dev/fd", "-w", "/srv", "-b", "/r/fs/tmp:/dev/shm", "/bin/app", "sh"}},
 		{Chroot, []string{}, []string{"env", "-i", "--", "PATH=/usr/bin:/bin", "MSG=a b", "HOME=/home/app",
-			hostPath("chroot"), "--userspec=1000:1000", "--groups=1000,27", "/r/fs", "/bin/sh", "-c", `cd "$0" && exec "$@"`, "/srv", "/bin/app"}},
+			hostPath("chroot"), "--userspec=+1000:+1000", "--groups=+1000,+27", "/r/fs", "/bin/sh", "-c", `cd "$0" && exec "$@"`, "/srv", "/bin/app"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.runtime, func(t *testing.T) {

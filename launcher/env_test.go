@@ -234,7 +234,9 @@ func (w want) prootArgs(rootfs string) []string {
 func (w want) chrootArgs(rootfs string) []string {
 	var a []string
 	if w.u.uid != 0 || w.u.gid != 0 {
-		a = append(a, fmt.Sprintf("--userspec=%d:%d", w.u.uid, w.u.gid), "--groups="+w.u.groups)
+		// Numeric ids marked with +: GNU chroot would look a bare number
+		// up as a name in the rootfs first.
+		a = append(a, fmt.Sprintf("--userspec=+%d:+%d", w.u.uid, w.u.gid), "--groups=+"+strings.ReplaceAll(w.u.groups, ",", ",+"))
 	}
 	a = append(a, rootfs)
 	if w.wd != "/" {

@@ -180,7 +180,7 @@ func TestLauncherFlagsArgv(t *testing.T) {
 		}
 		// unshare is the real one here: the fake chroot sits after it.
 		line = strings.Join(argv, " ")
-		for _, want := range []string{"--userspec=1000:50 --groups=50 " + rootfs + " /bin/sh -c", " /tmp /bin/app ls /"} {
+		for _, want := range []string{"--userspec=+1000:+50 --groups=+50 " + rootfs + " /bin/sh -c", " /tmp /bin/app ls /"} {
 			if !strings.Contains(line, want) {
 				t.Errorf("%s chroot argv lacks %q:\n%s", sh[0], want, line)
 			}

@@ -236,11 +236,14 @@ func userWords(runtime string, u User) []string {
 		if u.UID == 0 && u.GID == 0 {
 			return nil
 		}
-		groups := []string{strconv.Itoa(u.GID)}
+		// +ID: GNU chroot looks a bare number up as a NAME first, in the
+		// rootfs's passwd and group (an image's user named 1000 may have
+		// uid 0).
+		groups := []string{"+" + strconv.Itoa(u.GID)}
 		for _, g := range u.Groups {
-			groups = append(groups, strconv.Itoa(g))
+			groups = append(groups, "+"+strconv.Itoa(g))
 		}
-		return []string{fmt.Sprintf("--userspec=%d:%d", u.UID, u.GID), "--groups=" + strings.Join(groups, ",")}
+		return []string{fmt.Sprintf("--userspec=+%d:+%d", u.UID, u.GID), "--groups=" + strings.Join(groups, ",")}
 	case Ruri:
 		if u.UID == 0 {
 			return nil
@@ -313,7 +316,9 @@ func command(runtime, dir string, cfg Config, extra, args []string) ([]string, e
 	if runtime == Proot {
 		// The rootfs's /tmp as /dev/shm, unless it is now something else
 		// (a symlink would bind the host directory it names).
-		if fi, err := os.Lstat(filepath.Join(abs, "tmp")); err != nil || fi.IsDir() {
+		// proot splits a bind at its first ':': with one in the rootfs's
+		// path it would bind another directory.
+		if fi, err := os.Lstat(filepath.Join(abs, "tmp")); (err != nil || fi.IsDir()) && !strings.Contains(abs, ":") {
 			out = append(out, "-b", abs+"/tmp:/dev/shm")
 		}
 	}

@@ -3,6 +3,7 @@ package launcher
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -52,8 +53,8 @@ func ParseOptions(words []string) (Options, []string, error) {
 			w = name
 		}
 		value := ""
-		switch w {
-		case "-e", "--env", "--env-file", "--entrypoint", "-v", "--volume", "-u", "--user", "-w", "--workdir", "--hostname", "--kernel-release":
+		switch {
+		case takesValue(w):
 			if len(words) < 2 {
 				return bad("%s needs a value", w)
 			}
@@ -229,6 +230,9 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 			if v.ReadOnly {
 				return nil, nil, fmt.Errorf("%w: -v %s:%s:ro: proot cannot bind read-only (chroot and ruri can, as root)", ErrOption, v.Host, v.Container)
 			}
+			if strings.Contains(v.Host, ":") {
+				return nil, nil, fmt.Errorf("%w: -v %s: proot reads the ':' in it as HOST:GUEST's separator (use a path without one)", ErrOption, v.Host)
+			}
 			extra = append(extra, "-b", v.Host+":"+v.Container)
 		}
 	case Chroot, Ruri:
@@ -251,6 +255,11 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 			return nil, nil, fmt.Errorf("%w: -u %s: ruri sets only the user (its group comes from the image's /etc/passwd)", ErrOption, o.User)
 		}
 		for _, v := range o.Volumes {
+			// ruri mounts at ROOTFS/CONTAINER on the host, following what
+			// is there: the image's /src -> /etc would be the host's /etc.
+			if err := noSymlinkIn(dir, v.Container); err != nil {
+				return nil, nil, fmt.Errorf("%w: -v %s:%s: %v", ErrOption, v.Host, v.Container, err)
+			}
 			flag := "-m"
 			if v.ReadOnly {
 				flag = "-M"
@@ -263,6 +272,32 @@ func CommandWith(runtime, dir string, cfg Config, o Options, args []string) ([]s
 	}
 	line, err := command(runtime, dir, cfg, extra, args)
 	return line, left, err
+}
+
+// noSymlinkIn: no component of the absolute, clean path c, inside the
+// rootfs at dir, is a symlink (as the launcher checks a -v CONTAINER);
+// the components that do not exist yet are fine.
+func noSymlinkIn(dir, c string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	p := ""
+	for _, comp := range strings.Split(strings.TrimPrefix(c, "/"), "/") {
+		p = path.Join(p, comp)
+		fi, err := root.Lstat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("/%s in the rootfs: %v", p, err)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symlink in the rootfs: refusing to follow it (name the path it leads to)", Printable("/"+p, 60))
+		}
+	}
+	return nil
 }
 
 // unameMachine is uname -m for an image run through qemu-ARCH.

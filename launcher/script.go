@@ -221,7 +221,8 @@ var scriptTemplate = template.Must(template.New("launcher").Funcs(template.FuncM
 #   --no-defaults          ignores {{c .Defaults}} (it must come first)
 # Defaults: {{c .Defaults}} beside this script, if you make it, holds
 #   options read before the arguments, one a line ("--shared-tmp",
-#   "-v ~/src:/src"; # comments); rootfs-pull keeps it when it updates.
+#   "-v ~/src:/src"; # comments on lines of their own; a relative path is
+#   beside it); rootfs-pull keeps it when it updates.
 # Environment:
 #   ROOTFS_RUNTIME=proot|chroot|ruri|auto   how to run it (default: {{c .Cfg.Runtime}};
 #                       auto: chroot, or ruri if installed, for root; proot otherwise)
@@ -248,13 +249,61 @@ uid={{.Cfg.User.UID}} gid={{.Cfg.User.GID}} groups={{q .Groups}} home={{q .Cfg.U
 # Android is (tests lay one out elsewhere).
 kernel_default={{q .KernelRelease}} android_root={{q .AndroidRoot}}
 
+# shown prints $1 with its control and invisible format characters escaped
+# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
+# image's words cannot act on the terminal. The line is exact, to paste,
+# when it holds none of them; for reading otherwise.
+shown() {
+	# Byte by byte: every escape in the table is a byte sequence, and a
+	# shell matching characters in a UTF-8 locale misreads invalid bytes
+	# (bash then prints bytes from its heap). The script ends after this.
+	LC_ALL=C
+	export LC_ALL
+	_s=$1
+	_ifs=$IFS
+	IFS=/
+	set -f
+	# Pairs CHARACTER/ESCAPE, in octal for printf.
+	set -- $(printf '{{.Escapes}}')
+	IFS=$_ifs
+	set +f
+	while [ $# -ge 2 ]; do
+		case $_s in
+		*"$1"*)
+			_o=
+			while :; do
+				case $_s in
+				*"$1"*)
+					_o=$_o${_s%%"$1"*}$2
+					_s=${_s#*"$1"}
+					;;
+				*) break ;;
+				esac
+			done
+			_s=$_o$_s
+			;;
+		esac
+		shift 2
+	done
+	printf '%s\n' "$_s"
+}
+
+# cut sets $_cut to $1 cut to a readable length (a line of a file, for a
+# message).
+cut() {
+	_cut=$(printf '%.60s' "$1")
+	[ "$_cut" = "$1" ] || _cut="$_cut…"
+}
+
+# die and usage say what failed in one line, escaped as shown escapes
+# (the image's text may be in it: a home directory, a path), and end.
 die() {
-	printf '%s: %s\n' "$me" "$*" >&2
+	shown "$me: $*" >&2
 	exit 1
 }
 
 usage() {
-	printf '%s: %s\n' "$me" "$*" >&2
+	shown "$me: $*" >&2
 	exit 2
 }
 
@@ -313,11 +362,11 @@ q() {
 add_env() {
 	case $2 in
 	*=*) ;;
-	*) usage "$1 $2: want NAME=VALUE" ;;
+	*) cut "$2" && usage "$1 $_cut: want NAME=VALUE" ;;
 	esac
 	case ${2%%=*} in
 	'' | [!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
-		usage "$1 $2: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
+		cut "$2" && usage "$1 $_cut: want NAME=VALUE with a NAME of letters, digits and _ (not starting with a digit)"
 		;;
 	esac
 	words=
@@ -334,6 +383,9 @@ add_env() {
 # left out when unset).
 env_file() {
 	[ -r "$1" ] && [ ! -d "$1" ] || usage "--env-file $1: no readable file there"
+	# A device never ends (/dev/zero) or waits for typing (a terminal); a
+	# pipe (--env-file <(…)) is read.
+	[ ! -c "$1" ] && [ ! -b "$1" ] || usage "--env-file $1: a device, not a file of NAME=VALUE lines"
 	while IFS= read -r _l || [ -n "$_l" ]; do
 		_l=${_l%"$cr"}
 		while :; do
@@ -354,7 +406,7 @@ env_file() {
 			done
 			case $_l in
 			[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_]* | *[!ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_]*)
-				usage "--env-file $1: $_l: want NAME=VALUE or NAME, a NAME of letters, digits and _ (not starting with a digit)"
+				cut "$_l" && usage "--env-file $1: $_cut: want NAME=VALUE or NAME, a NAME of letters, digits and _ (not starting with a digit)"
 				;;
 			esac
 			eval "_v=\${$_l-}; _set=\${$_l+1}"
@@ -390,10 +442,24 @@ name_ok() {
 
 # user_db FILE: the rootfs's /etc/FILE, if it is a regular file reached
 # through no symlink (an image's link could name a host file, or a FIFO
-# that never ends).
+# that never ends), read into $_text. At most 4 MiB of it, as rootfs-pull
+# reads: a bigger one (an image's, or a container's: it can write it) is
+# refused, and one growing meanwhile is cut there.
 user_db() {
-	_db=$rootfs/etc/$1
-	[ ! -L "$rootfs/etc" ] && [ ! -L "$_db" ] && [ -f "$_db" ]
+	_db=$rootfs/etc/$1 _f=$1 _text=
+	[ ! -L "$rootfs/etc" ] && [ ! -L "$_db" ] && [ -f "$_db" ] || return 1
+	set -f
+	set -- $(ls -lnd -- "$_db" 2>/dev/null)
+	set +f
+	case ${5-} in
+	'' | *[!0123456789]*) usage "$user_set: cannot tell the size of the image's /etc/$_f" ;;
+	????????*) ;;
+	*) [ "$5" -gt 4194304 ] || {
+		_text=$(head -c 4194304 -- "$_db")
+		return 0
+	} ;;
+	esac
+	usage "$user_set: the image's /etc/$_f is larger than 4 MiB (all rootfs-pull reads of it): not read"
 }
 
 # set_user FLAG NAME|UID[:GROUP|GID]: the user docker run -u would give,
@@ -411,12 +477,15 @@ set_user() {
 	if user_db passwd; then
 		while IFS=: read -r _n _p _i _gi _c _h _s || [ -n "$_n" ]; do
 			id_ok "$_i" && id_ok "$_gi" || continue
-			if [ "$_n" = "$_u" ] || { id_ok "$_u" && [ "$_i" = "$_u" ]; }; then
-				uid=$_i gid=$_gi _name=$_n
-				[ -z "$_h" ] || home=$_h
-				break
-			fi
-		done <"$_db"
+			# A number is a uid, never a name (docker run -u 1000): an
+			# image's user NAMED 1000 may have uid 0.
+			if id_ok "$_u"; then [ "$_i" = "$_u" ]; else [ "$_n" = "$_u" ]; fi || continue
+			uid=$_i gid=$_gi _name=$_n
+			[ -z "$_h" ] || home=$_h
+			break
+		done <<-EOF
+		$_text
+		EOF
 	fi
 	if [ -z "$uid" ]; then
 		id_ok "$_u" || usage "$1 $2: no user $_u in the image's /etc/passwd"
@@ -433,7 +502,9 @@ set_user() {
 						gid=$_i _found=1
 						break
 					fi
-				done <"$_db"
+				done <<-EOF
+				$_text
+				EOF
 			fi
 			[ -n "$_found" ] || usage "$1 $2: no group $_g in the image's /etc/group"
 		fi
@@ -443,12 +514,16 @@ set_user() {
 		while IFS=: read -r _n _p _i _m || [ -n "$_n" ]; do
 			id_ok "$_i" && [ "$_i" != "$gid" ] || continue
 			case ,$_m, in *,"$_name",*) groups=$groups,$_i ;; esac
-		done <"$_db"
+		done <<-EOF
+		$_text
+		EOF
 	fi
 }
 
-# add_volume FLAG HOST[:CONTAINER][:ro|rw]: checks it now, a missing HOST
-# included; the container's side is made when the runtime is known.
+# add_volume FLAG HOST[:CONTAINER][:ro|rw] [MODE]: checks it now, a missing
+# HOST included; the container's side is made when the runtime is known.
+# MODE rro (Android's directories under chroot and ruri): recursive, and
+# read-only on top.
 add_volume() {
 	case $2 in
 	*:*:*:*) usage "$1 $2: want HOST[:CONTAINER][:ro] (no : in the paths)" ;;
@@ -485,7 +560,7 @@ add_volume() {
 	q "$1 $2"
 	q "$_h"
 	q "$_c"
-	q "$_m"
+	q "${3:-$_m}"
 	volumes=$volumes$words
 }
 
@@ -497,6 +572,7 @@ add_volume() {
 # make is left to proot (it shows the bind anyway).
 target() {
 	_rest=${2#/} _p=$rootfs target=
+	_in=$(cd -P -- "$rootfs" 2>/dev/null && pwd -P) || _in=$rootfs
 	while [ -n "$_rest" ]; do
 		_c=${_rest%%/*}
 		case $_rest in
@@ -506,17 +582,28 @@ target() {
 		case $_c in '' | .) continue ;; esac
 		_p=$_p/$_c target=$target/$_c
 		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it (name the path it leads to)"
-		[ -z "${ROOTFS_DRY_RUN:-}" ] || continue
-		if [ -n "${_rest#/}" ] || [ "$3" = dir ]; then
-			[ -d "$_p" ] || mkdir "$_p" 2>/dev/null || [ "$runtime" = proot ] ||
-				die "$1: cannot make $target in the rootfs"
-		elif [ ! -e "$_p" ]; then
-			(set -C && : >"$_p") 2>/dev/null || [ "$runtime" = proot ] ||
-				die "$1: cannot make $target in the rootfs"
+		if [ -z "${ROOTFS_DRY_RUN:-}" ]; then
+			if [ -n "${_rest#/}" ] || [ "$3" = dir ]; then
+				[ -d "$_p" ] || mk dir "$_c" || [ "$runtime" = proot ] ||
+					die "$1: cannot make $target in the rootfs"
+			elif [ ! -e "$_p" ]; then
+				mk file "$_c" || [ "$runtime" = proot ] ||
+					die "$1: cannot make $target in the rootfs"
+			fi
+			[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it"
 		fi
-		[ ! -L "$_p" ] || usage "$1: $target is a symlink in the rootfs: refusing to follow it"
+		_in=$_in/$_c
 	done
 }
+
+# mk dir|file NAME: makes NAME (a directory, or an empty file) in $_in, the
+# rootfs's directory target has reached, from inside it: one swapped for a
+# symlink since it was checked (by a container of this rootfs, running)
+# leads cd elsewhere, which pwd -P shows, and nothing is made.
+mk() (
+	cd -P -- "$_in" && [ "$(pwd -P)" = "$_in" ] || exit 1
+	if [ "$1" = dir ]; then mkdir -- "$2"; else set -C && : >"$2"; fi
+) 2>/dev/null
 
 # volume_words: each volume's words for the runtime, after target.
 volume_words() {
@@ -532,6 +619,9 @@ volume_words() {
 		case $runtime in
 		proot)
 			[ "$4" = rw ] || usage "$1: proot cannot bind read-only (chroot and ruri can, as root): drop :ro"
+			# proot splits HOST:GUEST at the first ':': it would bind the
+			# directory named by the part before it.
+			case $2 in *:*) usage "$1: proot cannot bind $2: it reads the ':' in it as HOST:GUEST's separator (use a path without one)" ;; esac
 			q -b
 			q "$2:$target"
 			;;
@@ -542,7 +632,7 @@ volume_words() {
 			q "$4"
 			;;
 		ruri)
-			if [ "$4" = ro ]; then q -M; else q -m; fi
+			if [ "$4" = rw ]; then q -m; else q -M; fi
 			q "$2"
 			q "$target"
 			;;
@@ -575,14 +665,11 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 		case $_l in
 		'' | '#'*) continue ;;
 		-*) ;;
-		*) usage "$defaults: $_l: want an option, one a line (a command goes on the command line)" ;;
+		*) cut "$_l" && usage "$defaults: $_cut: want an option, one a line (a command goes on the command line)" ;;
 		esac
+		# The option, then its value: the rest of the line after blanks,
+		# or after = (--env=A=a b is A="a b").
 		_o=${_l%%[" $tab"]*}
-		case $_o in
-		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
-		esac
-		q "$_o"
-		[ "$_o" != "$_l" ] || continue
 		_v=${_l#"$_o"}
 		while :; do
 			case $_v in
@@ -590,7 +677,34 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 			*) break ;;
 			esac
 		done
+		_has=$_v
+		case $_o in
+		--*=*)
+			_v=${_l#*=} _o=${_o%%=*} _has=1
+			;;
+		esac
+		case $_o in
+		--no-defaults | -h | --help | --) usage "$defaults: $_o cannot be a default" ;;
+		-e | --env | --env-file | --entrypoint | -v | --volume | -u | --user | -w | --workdir | --hostname | --kernel-release)
+			# Not the first word of the command line.
+			[ -n "$_has" ] || usage "$defaults: $_o needs a value on its line"
+			;;
+		-p | --fix-low-ports | --bind-storage | --shared-tmp | --shared-home | --shared-x11 | --isolated | --no-link2symlink | --no-sysvipc | --no-kill-on-exit)
+			# A word after it would be the container's command.
+			[ -z "$_has" ] || usage "$defaults: $_o takes no value (a # comment goes on a line of its own)"
+			;;
+		esac
+		q "$_o"
+		[ -n "$_has" ] || continue
 		case $_v in "~/"*) _v=$HOME/${_v#"~/"} ;; esac
+		# A relative path is beside this file, wherever the launcher is
+		# started from (which may be in the rootfs, where the image's
+		# symlinks are).
+		case $_o in
+		-v | --volume | --env-file)
+			case $_v in /* | :* | '') ;; *) _v=$here/$_v ;; esac
+			;;
+		esac
 		q "$_v"
 	done <"$defaults"
 	eval "set -- $words"' "$@"'
@@ -768,9 +882,17 @@ user_words() {
 		fi
 		;;
 	chroot)
+		# +ID: GNU chroot looks a bare number up as a NAME first, in the
+		# rootfs's passwd and group (a user named 1000 may have uid 0).
 		if [ "$uid" != 0 ] || [ "$gid" != 0 ]; then
-			q "--userspec=$uid:$gid"
-			q "--groups=$gid$groups"
+			q "--userspec=+$uid:+$gid"
+			_gs=+$gid _r=$groups
+			while [ -n "$_r" ]; do
+				_r=${_r#,}
+				_gs=$_gs,+${_r%%,*}
+				_r=${_r#"${_r%%,*}"}
+			done
+			q "--groups=$_gs"
 		fi
 		;;
 	ruri)
@@ -815,6 +937,9 @@ for s in $shared; do
 	--shared-tmp) add_volume "$s" "$shared_tmp:/tmp" ;;
 	--shared-x11)
 		[ -d "$shared_tmp/.X11-unix" ] || usage "$s: $shared_tmp/.X11-unix does not exist (start the X server, e.g. termux-x11, first)"
+		# A container given this /tmp (--shared-tmp) can leave a symlink
+		# there, to any directory of the host: the runtimes would bind that.
+		[ ! -L "$shared_tmp/.X11-unix" ] || usage "$s: $shared_tmp/.X11-unix is a symlink (a container sharing this /tmp could have made it): not binding what it names"
 		add_volume "$s" "$shared_tmp/.X11-unix:/tmp/.X11-unix"
 		;;
 	--shared-home)
@@ -823,12 +948,19 @@ for s in $shared; do
 		;;
 	esac
 done
+# Under chroot and ruri they are read-only: a container user is an
+# Android uid too (1000 is AID_SYSTEM, which owns /data/app and
+# /data/dalvik-cache), and what it wrote there would stay in the phone's
+# apps. (proot cannot bind read-only; there the container is Termux's own
+# user, which cannot write them but for $PREFIX.)
+android_mode=rro
+[ "$runtime" != proot ] || android_mode=
 if [ -n "$android" ] && [ -z "$isolated" ]; then
 	for d in ${PREFIX:+"$PREFIX"} /system /apex /vendor /odm /product /system_ext /data/app /data/dalvik-cache \
 		/linkerconfig/ld.config.txt /linkerconfig/com.android.art/ld.config.txt /plat_property_contexts /property_contexts; do
 		case $d in *:*) continue ;; esac
 		if [ -d "$android_root$d" ] && [ -x "$android_root$d" ] || [ -f "$android_root$d" ] && [ -r "$android_root$d" ]; then
-			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d"
+			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d" $android_mode
 		fi
 	done
 fi
@@ -847,45 +979,6 @@ fi
 # dry prints name for a dry run (ROOTFS_DRY_RUN) when it is not installed.
 dry() {
 	[ -n "${ROOTFS_DRY_RUN:-}" ] && echo "$1"
-}
-
-# shown prints $1 with its control and invisible format characters escaped
-# (\x1b, \n, \u202e: as rootfs-pull prints an image's text), so that an
-# image's words cannot act on the terminal. The line is exact, to paste,
-# when it holds none of them; for reading otherwise.
-shown() {
-	# Byte by byte: every escape in the table is a byte sequence, and a
-	# shell matching characters in a UTF-8 locale misreads invalid bytes
-	# (bash then prints bytes from its heap). The script ends after this.
-	LC_ALL=C
-	export LC_ALL
-	_s=$1
-	_ifs=$IFS
-	IFS=/
-	set -f
-	# Pairs CHARACTER/ESCAPE, in octal for printf.
-	set -- $(printf '{{.Escapes}}')
-	IFS=$_ifs
-	set +f
-	while [ $# -ge 2 ]; do
-		case $_s in
-		*"$1"*)
-			_o=
-			while :; do
-				case $_s in
-				*"$1"*)
-					_o=$_o${_s%%"$1"*}$2
-					_s=${_s#*"$1"}
-					;;
-				*) break ;;
-				esac
-			done
-			_s=$_o$_s
-			;;
-		esac
-		shift 2
-	done
-	printf '%s\n' "$_s"
 }
 
 run() {
@@ -948,9 +1041,20 @@ proot)
 		q -k
 		q "$release"
 	fi
+	# The rootfs's own files bound below: proot splits a bind at the first
+	# ':', so a rootfs path holding one would bind another directory.
+	rootfs_binds=1
+	case $rootfs in
+	*:*)
+		rootfs_binds=
+		echo "$me: the rootfs's path holds a ':', which proot reads as a separator: no /dev/shm and no /proc stand-ins (move it to a path without one)" >&2
+		;;
+	esac
 	# The rootfs's /tmp as /dev/shm. proot binds what a symlink there names
 	# on the host: the image (changed since the pull, maybe) must not choose.
-	if [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
+	if [ -z "$rootfs_binds" ]; then
+		:
+	elif [ -d "$rootfs/tmp" ] && [ ! -L "$rootfs/tmp" ]; then
 		q -b
 		q "$rootfs/tmp:/dev/shm"
 	else
@@ -967,7 +1071,7 @@ proot)
 			*) break ;;
 			esac
 		done
-		if ! cat "$android_root/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$n" ] &&
+		if [ -n "$rootfs_binds" ] && ! cat "$android_root/proc/$f" >/dev/null 2>&1 && [ -f "$rootfs/.rootfs-pull/proc/$n" ] &&
 			[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/proc" ] && [ ! -L "$rootfs/.rootfs-pull/proc/$n" ]; then
 			q -b
 			q "$rootfs/.rootfs-pull/proc/$n:/proc/$f"
@@ -975,7 +1079,7 @@ proot)
 	done
 	# Android: SELinux off, as far as the container can tell (an empty
 	# /sys/fs/selinux), and /dev/std* where the phone has none.
-	if [ -n "$android" ] && [ -d "$android_root/sys/fs/selinux" ] && [ -d "$rootfs/.rootfs-pull/empty" ] &&
+	if [ -n "$rootfs_binds" ] && [ -n "$android" ] && [ -d "$android_root/sys/fs/selinux" ] && [ -d "$rootfs/.rootfs-pull/empty" ] &&
 		[ ! -L "$rootfs/.rootfs-pull" ] && [ ! -L "$rootfs/.rootfs-pull/empty" ]; then
 		q -b
 		q "$rootfs/.rootfs-pull/empty:/sys/fs/selinux"
@@ -1034,20 +1138,118 @@ chroot)
 			echo "$0: cannot make the mount namespace private (needed to keep mounts off the host): use ROOTFS_RUNTIME=ruri or proot" >&2
 			exit 1
 		}
-		r=$1
+		LC_ALL=C
+		r=$(cd -P -- "$1" && pwd -P)
 		shift
+		# Every mount must land in the rootfs. A mount point there swapped
+		# for a symlink after the launcher looked at it (by a container of
+		# this rootfs, running now as a user who owns its directory) would
+		# put the mount on the host, in this namespace: over the programs
+		# it runs next (mount, hostname, env, chroot), as root. So each
+		# mount is checked in /proc/self/mountinfo before anything runs.
+		nl="
+"
+		tab=$(printf "\t")
+		esc() { # $1 as mountinfo writes a path, in $_o
+			_s=$1 _o=
+			while [ -n "$_s" ]; do
+				_c=${_s%"${_s#?}"}
+				_s=${_s#?}
+				case $_c in
+				"\\") _o="$_o\\134" ;;
+				" ") _o="$_o\\040" ;;
+				"$tab") _o="$_o\\011" ;;
+				"$nl") _o="$_o\\012" ;;
+				*) _o=$_o$_c ;;
+				esac
+			done
+		}
+		[ -r /proc/self/mountinfo ] || {
+			echo "$0: no /proc/self/mountinfo to check the mounts with" >&2
+			exit 1
+		}
+		ids=" "
+		while read -r _id _x; do ids="$ids$_id "; done </proc/self/mountinfo
+		esc "$r"
+		re=$_o
+		landed() { # every mount made since is in the rootfs
+			_bad=
+			while read -r _id _p _d _root _mp _x; do
+				case $ids in *" $_id "*) continue ;; esac
+				case $_mp in "$re"/*) continue ;; esac
+				_bad=1
+				break
+			done </proc/self/mountinfo
+			[ -z "$_bad" ] || {
+				echo "$0: a mount meant for the rootfs landed outside it (a mount point swapped for a symlink, by a container of this rootfs running now?): stopping" >&2
+				exit 1
+			}
+		}
+		read_only() { # the mount on $r$1 (the last one there) is read-only
+			esc "$r$1"
+			_ro=
+			while read -r _id _p _d _root _mp _opts _x; do
+				[ "$_mp" = "$_o" ] || continue
+				case ,$_opts, in *,ro,*) _ro=1 ;; *) _ro= ;; esac
+			done </proc/self/mountinfo
+			[ -n "$_ro" ] || {
+				echo "$0: a read-only volume is not read-only (its mount point swapped for a symlink, by a container of this rootfs running now?): stopping" >&2
+				exit 1
+			}
+		}
+		# A bind is made read-only by a remount of that bind alone, which
+		# util-linux and busybox can do; toybox (su on a phone) cannot: its
+		# "-o remount,bind,ro" remounts the whole filesystem read-only, for
+		# every process.
+		case $(mount --help 2>&1) in *--rbind* | *BusyBox*) ro_ok=1 ;; *) ro_ok= ;; esac
 		mount -t proc proc "$r/proc"
+		landed
 		mount -o rbind /sys "$r/sys"
+		landed
 		mount -o rbind /dev "$r/dev"
+		landed
 		[ -e "$r/dev/pts/ptmx" ] || mount -t devpts devpts "$r/dev/pts" 2>/dev/null || :
+		landed
 		[ -d "$r/dev/shm" ] && mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm" || :
+		landed
 		while [ "$1" = --volume ]; do
-			if [ "$4" = ro ]; then
+			case $4 in
+			ro)
+				# Only the directory, not what is mounted below it (that
+				# would stay writable).
+				[ -n "$ro_ok" ] || {
+					echo "$0: this mount (toybox?) cannot make one bind read-only (it would make the whole filesystem read-only): drop :ro, use ROOTFS_RUNTIME=ruri, or put util-linux or busybox mount first in PATH" >&2
+					exit 1
+				}
 				mount -o bind "$2" "$r$3"
+				landed
 				mount -o remount,bind,ro "$r$3"
-			else
+				read_only "$3"
+				;;
+			rro)
+				# For Android: all of it, read-only on top where the mount
+				# can. Where it cannot (toybox), what a container user may
+				# write (AID_SYSTEM, uid 1000: the apps) is left out, the
+				# rest bound as it is.
+				if [ -z "$ro_ok" ]; then
+					case $3 in /data/app | /data/dalvik-cache)
+						shift 4
+						continue
+						;;
+					esac
+				fi
 				mount -o rbind "$2" "$r$3"
-			fi
+				landed
+				if [ -n "$ro_ok" ]; then
+					mount -o remount,bind,ro "$r$3"
+					read_only "$3"
+				fi
+				;;
+			*)
+				mount -o rbind "$2" "$r$3"
+				landed
+				;;
+			esac
 			shift 4
 		done
 		if [ "$1" = --hostname ]; then
