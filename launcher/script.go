@@ -959,7 +959,8 @@ if [ -n "$android" ] && [ -z "$isolated" ]; then
 	for d in ${PREFIX:+"$PREFIX"} /system /apex /vendor /odm /product /system_ext /data/app /data/dalvik-cache \
 		/linkerconfig/ld.config.txt /linkerconfig/com.android.art/ld.config.txt /plat_property_contexts /property_contexts; do
 		case $d in *:*) continue ;; esac
-		if [ -d "$android_root$d" ] && [ -x "$android_root$d" ] || [ -f "$android_root$d" ] && [ -r "$android_root$d" ]; then
+		# (sh reads "a && b || c && d" as "((a && b) || c) && d")
+		if { [ -d "$android_root$d" ] && [ -x "$android_root$d" ]; } || { [ -f "$android_root$d" ] && [ -r "$android_root$d" ]; }; then
 			add_volume "(Android's $d; --isolated leaves it out)" "$android_root$d:$d" $android_mode
 		fi
 	done
