@@ -2,11 +2,15 @@
 // the way real networks and registries fail, on demand: 503s, 429s with
 // Retry-After, connections cut midway, servers that ignore Range, stalls.
 // It counts what it saw, so tests can assert the retries and resumes
-// happened. For tests only.
+// happened. It also shapes traffic like a real link (see Shape): latency
+// before every answer, a rate cap per connection and one for the whole
+// link. For tests and the benchmark only.
 package faultproxy
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,21 +46,49 @@ type Proxy struct {
 	TagLists  atomic.Int64 // tags/list GETs (pages)
 	InFlight  atomic.Int64 // blob GETs in their BlobDelay now
 	MaxFlight atomic.Int64 // the most blob GETs in their BlobDelay at once
+	Conns     atomic.Int64 // client connections accepted
+	BlobBytes atomic.Int64 // blob body bytes sent
+
+	shape    atomic.Pointer[shaper]
+	upstream *http.Transport
 }
 
 // New starts a proxy to target; Close stops it.
 func New(target string) *Proxy {
 	p := &Proxy{Target: target}
-	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64 // a client's parallel requests each keep theirs
+	p.upstream = t
+	p.Server = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
+	p.Server.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		p.Conns.Add(1)
+		return connContext(ctx, c)
+	}
+	p.Server.Start()
 	p.Host = p.Listener.Addr().String()
 	return p
 }
 
-// copyBody sends a blob body, at Rate if set.
-func (p *Proxy) copyBody(w http.ResponseWriter, r io.Reader) {
+// Close stops the proxy and drops its connections to the target.
+func (p *Proxy) Close() {
+	p.Server.Close()
+	p.upstream.CloseIdleConnections()
+}
+
+// send copies a body to w: under the shape in force if any, else at once.
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	if sh := p.shape.Load(); sh != nil && (sh.ConnRate > 0 || sh.TotalRate > 0) {
+		sh.copy(w, r, body)
+		return
+	}
+	io.Copy(w, body)
+}
+
+// copyBody sends a blob body, at Rate if set (else under the shape).
+func (p *Proxy) copyBody(w http.ResponseWriter, req *http.Request, r io.Reader) {
 	rate := p.Rate.Load()
 	if rate <= 0 {
-		io.Copy(w, r)
+		p.send(w, req, r)
 		return
 	}
 	chunk := max(rate/20, 1)
@@ -68,6 +100,18 @@ func (p *Proxy) copyBody(w http.ResponseWriter, r io.Reader) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	k, err := c.r.Read(b)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func take(n *atomic.Int32) bool {
@@ -85,6 +129,9 @@ func take(n *atomic.Int32) bool {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.Down.Load() {
 		panic(http.ErrAbortHandler)
+	}
+	if !p.shape.Load().delay(r) {
+		return
 	}
 	if p.forge(w, r) {
 		return
@@ -146,7 +193,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		out.Header.Del("Range")
 	}
 	out.ContentLength = r.ContentLength
-	resp, err := http.DefaultTransport.RoundTrip(out)
+	resp, err := p.upstream.RoundTrip(out)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -157,9 +204,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	if !blob || resp.StatusCode >= 300 {
-		io.Copy(w, resp.Body)
+		p.send(w, r, resp.Body)
 		return
 	}
+	body := countingReader{resp.Body, &p.BlobBytes}
 	limit := p.CutAfter.Load() // 0: at once, after the headers
 	cut := resp.ContentLength > limit && take(&p.Cuts)
 	if at := p.StallAfter.Load(); !cut && at > 0 {
@@ -167,10 +215,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	stall := !cut && resp.ContentLength > limit && take(&p.Stalls)
 	if !cut && !stall {
-		p.copyBody(w, resp.Body)
+		p.copyBody(w, r, body)
 		return
 	}
-	io.CopyN(w, resp.Body, limit)
+	p.send(w, r, io.LimitReader(body, limit))
 	w.(http.Flusher).Flush()
 	if stall {
 		select {
