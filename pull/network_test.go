@@ -471,38 +471,48 @@ func TestPullSlowSkip(t *testing.T) {
 
 // A consumer that stops reading for longer than the stall timeout (a slow
 // disk, a process stopped with Ctrl-Z) is not a stalled link: only the
-// waits for the network are timed, so the transfer goes on, uncut.
+// waits for the network are timed, so the transfer goes on, uncut: as
+// one stream, or in chunks (whose buffers fill and wait for the reader).
 func TestSlowConsumerIsNoStall(t *testing.T) {
-	p, image, _ := faultSetup(t)
-	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond})
-	ref, err := registry.ParseReference(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := c.Resolve(ctx(t), ref, registry.HostPlatform())
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc := im.Manifest.Layers[len(im.Manifest.Layers)-1]
-	before := p.Blobs.Load() // the config's
-	blob, err := c.Blob(ctx(t), ref, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blob.Close()
-	if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2500 * time.Millisecond) // five stall timeouts without reading
-	n, err := io.Copy(io.Discard, blob)
-	if err != nil {
-		t.Fatalf("read after the pause: %v", err)
-	}
-	if n+64<<10 != desc.Size {
-		t.Errorf("read %d bytes, want %d", n+64<<10, desc.Size)
-	}
-	if _, resumes := c.Counters(); resumes != 0 || p.Blobs.Load()-before != 1 || p.Ranges.Load() != 0 {
-		t.Errorf("%d resumes, %d layer requests, %d with Range: want the one request, uncut", resumes, p.Blobs.Load()-before, p.Ranges.Load())
+	for _, conns := range []int{1, 0} {
+		t.Run(fmt.Sprintf("connections %d", conns), func(t *testing.T) {
+			p, image, _ := faultSetup(t)
+			c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond, BlobConnections: conns})
+			ref, err := registry.ParseReference(image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			im, err := c.Resolve(ctx(t), ref, registry.HostPlatform())
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc := im.Manifest.Layers[0] // 3 MiB: chunked by default
+			before, ranges := p.Blobs.Load(), p.Ranges.Load() // the config's
+			blob, err := c.Blob(ctx(t), ref, desc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer blob.Close()
+			if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond) // five stall timeouts without reading
+			n, err := io.Copy(io.Discard, blob)
+			if err != nil {
+				t.Fatalf("read after the pause: %v", err)
+			}
+			if n+64<<10 != desc.Size {
+				t.Errorf("read %d bytes, want %d", n+64<<10, desc.Size)
+			}
+			_, resumes := c.Counters()
+			requests, withRange := p.Blobs.Load()-before, p.Ranges.Load()-ranges
+			if conns == 1 && (resumes != 0 || requests != 1 || withRange != 0) {
+				t.Errorf("%d resumes, %d layer requests, %d with Range: want the one request, uncut", resumes, requests, withRange)
+			}
+			if conns == 0 && (resumes != 0 || requests < 2 || withRange != requests) {
+				t.Errorf("%d resumes, %d layer requests, %d with Range: want chunks, each one request, uncut", resumes, requests, withRange)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -34,6 +35,7 @@ type Proxy struct {
 	Stalls        atomic.Int32 // blob bodies that stop after StallAfter (or CutAfter) bytes and hang
 	StallAfter    atomic.Int64
 	IgnoreRange   atomic.Bool             // forward without Range: the answer is a full 200
+	RangeStatus   atomic.Int32            // blob GETs with a Range answered with this status (e.g. 416) instead
 	Down          atomic.Bool             // every request fails (connection dropped)
 	BlobDelay     atomic.Int64            // nanoseconds each blob body waits before it is sent (a slow link)
 	Rate          atomic.Int64            // bytes per second blob bodies are sent at (0: as fast as they come)
@@ -48,6 +50,9 @@ type Proxy struct {
 	MaxFlight atomic.Int64 // the most blob GETs in their BlobDelay at once
 	Conns     atomic.Int64 // client connections accepted
 	BlobBytes atomic.Int64 // blob body bytes sent
+
+	mu     sync.Mutex
+	ranges []string // the Range headers of blob GETs, in order
 
 	shape    atomic.Pointer[shaper]
 	upstream *http.Transport
@@ -67,6 +72,13 @@ func New(target string) *Proxy {
 	p.Server.Start()
 	p.Host = p.Listener.Addr().String()
 	return p
+}
+
+// RangeHeaders returns the Range headers of the blob GETs seen so far.
+func (p *Proxy) RangeHeaders() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ranges...)
 }
 
 // Close stops the proxy and drops its connections to the target.
@@ -170,8 +182,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if r.Header.Get("Range") != "" {
+		if rg := r.Header.Get("Range"); rg != "" {
 			p.Ranges.Add(1)
+			p.mu.Lock()
+			p.ranges = append(p.ranges, rg)
+			p.mu.Unlock()
+			if st := p.RangeStatus.Load(); st != 0 {
+				http.Error(w, "injected", int(st))
+				return
+			}
 		}
 		if take(&p.FailBlobs) {
 			http.Error(w, "injected", http.StatusServiceUnavailable)
