@@ -486,7 +486,7 @@ func TestSlowConsumerIsNoStall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			desc := im.Manifest.Layers[0] // 3 MiB: chunked by default
+			desc := im.Manifest.Layers[0]                     // 3 MiB: chunked by default
 			before, ranges := p.Blobs.Load(), p.Ranges.Load() // the config's
 			blob, err := c.Blob(ctx(t), ref, desc)
 			if err != nil {
