@@ -24,21 +24,32 @@ const DefaultBlobConnections = 4
 // MaxBlobConnections bounds Options.BlobConnections.
 const MaxBlobConnections = 8
 
-// A chunked blob is fetched in chunks of chunkMin to chunkMax bytes, each
-// with a bounded Range "bytes=a-b": an open-ended range would have the
-// server send the rest of the blob for every chunk (containerd#12476).
+// A blob larger than chunkMin is fetched in chunks of at most chunkMax
+// bytes, each with a bounded Range "bytes=a-b": an open-ended range would
+// have the server send the rest of the blob for every chunk
+// (containerd#12476). Chunks shrink towards the blob's end, down to
+// chunkTail, so that the connections finish together instead of the last
+// large chunk crawling alone over one capped connection.
 const (
-	chunkMin = 2 << 20
-	chunkMax = 4 << 20
+	chunkMin  = 2 << 20
+	chunkMax  = 4 << 20
+	chunkTail = 512 << 10
+	chunkStep = 256 << 10
 )
 
-// chunkSize is the chunk for a blob of size over conns connections:
-// enough chunks to use every connection, few enough that each request's
-// latency is small beside its transfer.
-func chunkSize(size int64, conns int) int64 {
-	c := (size + int64(conns) - 1) / int64(conns)
-	c = (c + 1<<20 - 1) &^ (1<<20 - 1)
-	return min(max(c, chunkMin), chunkMax)
+// chunkSize is the next chunk when remaining bytes are left to hand out
+// over conns connections: a share of what is left, so that each
+// connection has about as much to do, in steps of chunkStep, between
+// chunkTail (each request's latency stays small beside its transfer) and
+// chunkMax (memory). A rest smaller than chunkTail joins the chunk.
+func chunkSize(remaining int64, conns int) int64 {
+	c := (remaining + int64(conns) - 1) / int64(conns)
+	c = (c + chunkStep - 1) &^ (chunkStep - 1)
+	c = min(max(c, chunkTail), chunkMax)
+	if remaining-c < chunkTail {
+		c = remaining
+	}
+	return min(c, remaining, chunkMax)
 }
 
 // chunkBufs keeps chunk buffers between blobs: a many-layer image reuses
@@ -58,7 +69,8 @@ type chunkedBlob struct {
 	cancel context.CancelFunc
 	open   func(ctx context.Context, first, last int64) (*http.Response, error)
 	size   int64
-	chunk  int64
+	chunk  int64 // the first chunk's size
+	conns  int
 	stall  time.Duration
 	policy RetryPolicy
 	resume *atomic.Int64
@@ -105,7 +117,8 @@ var errRangeBroken = errors.New("the server stopped honouring Range requests mid
 // 200 is that stream's first answer already: it is returned, with the
 // function that ends its request, to be read rather than asked again.
 func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob, *http.Response, context.CancelFunc, error) {
-	cb.chunk = chunkSize(cb.size, conns)
+	// The probe's connection starts first: its chunk is at least chunkMin.
+	cb.chunk = min(max(chunkSize(cb.size, conns), chunkMin), cb.size)
 	cb.ctx, cb.cancel = context.WithCancel(ctx)
 	pctx, pcancel := context.WithCancel(cb.ctx)
 	resp, err := cb.open(pctx, 0, cb.chunk-1)
@@ -127,8 +140,13 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		cb.cancel()
 		return nil, nil, nil, nil
 	}
-	n := int((cb.size + cb.chunk - 1) / cb.chunk)
-	conns = min(conns, n)
+	// Enough buffers for every connection, fewer for a blob of few chunks.
+	n := 1
+	for off := cb.chunk; off < cb.size && n < conns; n++ {
+		off += chunkSize(cb.size-off, conns)
+	}
+	conns = n
+	cb.conns = conns
 	cb.order = make(chan *chunkSlot, conns)
 	cb.work = make(chan *chunkSlot, conns)
 	cb.free = make(chan *[]byte, conns)
@@ -138,7 +156,7 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		cb.free <- b
 	}
 	cb.wg.Add(1 + conns)
-	go cb.dispatch(n, resp, pcancel)
+	go cb.dispatch(resp, pcancel)
 	for range conns {
 		go func() {
 			defer cb.wg.Done()
@@ -166,11 +184,11 @@ func checkChunk(resp *http.Response, first, end, size int64) error {
 }
 
 // dispatch hands out chunks in order, each with a free buffer.
-func (cb *chunkedBlob) dispatch(n int, first *http.Response, stop context.CancelFunc) {
+func (cb *chunkedBlob) dispatch(first *http.Response, stop context.CancelFunc) {
 	defer cb.wg.Done()
 	defer close(cb.order)
 	defer close(cb.work)
-	for i := range n {
+	for off := int64(0); off < cb.size; {
 		var buf *[]byte
 		select {
 		case buf = <-cb.free:
@@ -181,9 +199,14 @@ func (cb *chunkedBlob) dispatch(n int, first *http.Response, stop context.Cancel
 			}
 			return
 		}
-		s := &chunkSlot{start: int64(i) * cb.chunk, end: min(int64(i+1)*cb.chunk, cb.size), buf: buf, first: first, stop: stop}
+		n := cb.chunk // the probe's
+		if off > 0 {
+			n = chunkSize(cb.size-off, cb.conns)
+		}
+		s := &chunkSlot{start: off, end: off + n, buf: buf, first: first, stop: stop}
 		s.cond.L = &s.mu
 		first, stop = nil, nil
+		off += n
 		// Both have room: no more slots than buffers exist at once.
 		cb.work <- s
 		cb.order <- s
