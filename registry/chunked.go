@@ -32,7 +32,7 @@ const MaxBlobConnections = 8
 // large chunk crawling alone over one capped connection.
 const (
 	chunkMin  = 2 << 20
-	chunkMax  = 4 << 20
+	chunkMax  = 2 << 20
 	chunkTail = 512 << 10
 	chunkStep = 256 << 10
 )
@@ -147,10 +147,13 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 	}
 	conns = n
 	cb.conns = conns
-	cb.order = make(chan *chunkSlot, conns)
-	cb.work = make(chan *chunkSlot, conns)
-	cb.free = make(chan *[]byte, conns)
-	for range conns {
+	// Twice as many buffers as connections: a connection whose chunk is
+	// done goes on with the next while the reader still waits for an
+	// earlier chunk (head of line), instead of idling until it is read.
+	cb.free = make(chan *[]byte, 2*conns)
+	cb.order = make(chan *chunkSlot, 2*conns)
+	cb.work = make(chan *chunkSlot, 2*conns)
+	for range 2 * conns {
 		b := chunkBufs.Get().(*[]byte)
 		cb.bufs = append(cb.bufs, b)
 		cb.free <- b
