@@ -633,3 +633,37 @@ func TestPullRecoversSwap(t *testing.T) {
 		}
 	}
 }
+
+// Without a cache, the next layer's blob is opened while one is applied:
+// its transfer overlaps the current one's instead of waiting for it, so a
+// slow link does not idle between layers.
+func TestNoCacheLooksAhead(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	var layers []testimage.Layer
+	for i := range 4 {
+		b := make([]byte, 1<<20)
+		rand.Read(b)
+		layers = append(layers, testimage.Layer{Tar: testimage.Tar(testimage.File(fmt.Sprintf("f%d", i), string(b))), Compression: testimage.Gzip})
+	}
+	push(t, reg, "test/layers", "v1", testimage.Build(testimage.Spec{Layers: layers}))
+	p := faultproxy.New(reg.Host)
+	t.Cleanup(p.Close)
+	p.Rate.Store(4 << 20) // each layer's body takes about 250 ms
+	// One connection per blob: only the look-ahead can overlap transfers.
+	c := newClient(t, registry.Options{BlobConnections: 1})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: p.Host + "/test/layers:v1", Dir: dir, Launcher: "-"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%d", i))); err != nil || fi.Size() != 1<<20 {
+			t.Errorf("f%d: %v", i, err)
+		}
+	}
+	if m := p.MaxBodies.Load(); m < 2 {
+		t.Errorf("at most %d blob bodies at once: the next layer waited for the last one's end", m)
+	}
+	if m := p.MaxBodies.Load(); m > 2 {
+		t.Errorf("%d blob bodies at once: want one layer ahead, no more", m)
+	}
+}

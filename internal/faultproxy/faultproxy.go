@@ -50,6 +50,8 @@ type Proxy struct {
 	MaxFlight atomic.Int64 // the most blob GETs in their BlobDelay at once
 	Conns     atomic.Int64 // client connections accepted
 	BlobBytes atomic.Int64 // blob body bytes sent
+	Bodies    atomic.Int64 // blob bodies being sent now
+	MaxBodies atomic.Int64 // the most blob bodies sent at once
 
 	mu     sync.Mutex
 	ranges []string // the Range headers of blob GETs, in order
@@ -227,6 +229,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := countingReader{resp.Body, &p.BlobBytes}
+	n := p.Bodies.Add(1)
+	defer p.Bodies.Add(-1)
+	for {
+		m := p.MaxBodies.Load()
+		if n <= m || p.MaxBodies.CompareAndSwap(m, n) {
+			break
+		}
+	}
 	limit := p.CutAfter.Load() // 0: at once, after the headers
 	cut := resp.ContentLength > limit && take(&p.Cuts)
 	if at := p.StallAfter.Load(); !cut && at > 0 {
