@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
@@ -63,7 +64,18 @@ const (
 // recorded as unfinished first, so ending there loses nothing.
 const interruptGrace = 1500 * time.Millisecond
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// says otherwise: the pipeline's buffers are fixed (chunks in flight, the
+// decoder's read-ahead), but each layer leaves garbage of its own, and on
+// a many-layer image the collector would otherwise let it pile up to twice
+// the live heap. Near the limit it collects sooner; a phone keeps the
+// memory.
+const memoryLimit = 52 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	endTrace := profile("ROOTFS_PULL_TRACE", trace.Start, trace.Stop)
