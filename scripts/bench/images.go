@@ -79,6 +79,7 @@ func split(tarball []byte) [][]byte {
 	tr = tar.NewReader(bytes.NewReader(tarball))
 	var n int64
 	layer := 0
+	in := map[string]int{} // which layer each name went to
 	for {
 		hdr, err := tr.Next()
 		if err != nil {
@@ -87,8 +88,17 @@ func split(tarball []byte) [][]byte {
 		for layer < len(splitFractions)-1 && float64(n) >= splitFractions[layer]*float64(total) {
 			layer++
 		}
-		tws[layer].WriteHeader(hdr)
-		m, _ := io.Copy(tws[layer], tr)
+		l := layer
+		if hdr.Typeflag == tar.TypeLink {
+			// With its target: crane export writes the top layer first,
+			// and tar cannot link to a file it has not made yet.
+			if t, ok := in[strings.TrimPrefix(hdr.Linkname, "./")]; ok {
+				l = t
+			}
+		}
+		in[strings.TrimPrefix(hdr.Name, "./")] = l
+		tws[l].WriteHeader(hdr)
+		m, _ := io.Copy(tws[l], tr)
 		n += m
 	}
 	// The whiteouts' victims: a directory of small files (a package
