@@ -57,7 +57,7 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 	url := fmt.Sprintf("%s/v2/%s/blobs/%s", base, ref.Path, desc.Digest)
 	var first *http.Response // a probe's 200: the single stream's first answer
 	var endFirst context.CancelFunc
-	if conns := c.blobConns(); conns > 1 && desc.Size > chunkMin && len(desc.URLs) == 0 {
+	if conns := c.blobConns(ctx); conns > 1 && desc.Size > chunkMin && len(desc.URLs) == 0 {
 		cb := &chunkedBlob{size: desc.Size, stall: c.stall, policy: c.retry, resume: &c.resumes, notify: c.opts.OnRetry,
 			open: func(ctx context.Context, first, last int64) (*http.Response, error) {
 				ctx = context.WithValue(ctx, watchedKey{}, true) // the chunk's own watchdog times the body
@@ -108,13 +108,26 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 	return NewVerifier(rb, desc), nil
 }
 
-// blobConns is how many connections one blob may use.
-func (c *Client) blobConns() int {
+// blobConns is how many connections the blob opened with ctx may use.
+func (c *Client) blobConns(ctx context.Context) int {
 	n := c.opts.BlobConnections
 	if n == 0 {
 		n = DefaultBlobConnections
 	}
+	if v, ok := ctx.Value(connsKey{}).(int); ok && v < n {
+		n = v
+	}
 	return min(n, MaxBlobConnections)
+}
+
+type connsKey struct{}
+
+// WithBlobConnections returns ctx with blobs opened with it limited to at
+// most n connections each (1: one stream), whatever the client's
+// Options.BlobConnections. Layers downloaded ahead into the cache use one:
+// the chunks' buffers are for the blob being applied.
+func WithBlobConnections(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, connsKey{}, n)
 }
 
 // HasCache reports whether the client keeps blobs in a cache.

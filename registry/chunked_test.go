@@ -112,6 +112,18 @@ func TestChunkedBlob(t *testing.T) {
 	if p.Ranges.Load() != before {
 		t.Errorf("one connection sent Range requests")
 	}
+	// One connection asked for by the context (a layer fetched ahead).
+	rc, err := c.Blob(registry.WithBlobConnections(context.Background(), 1), ref, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("one connection by context: %d bytes, %v", len(got), err)
+	}
+	if p.Ranges.Load() != before {
+		t.Errorf("one connection by context sent Range requests")
+	}
 }
 
 // Servers that do not serve ranges, and chunks that fail midway: the blob
