@@ -37,12 +37,14 @@ demo: setup build
 	$(GO) run ./scripts/demo -bin $(BIN) -dir demo/busybox
 
 # Times rootfs-pull against crane, skopeo+umoci, curl|tar, tar -xzf and the
-# gzip decode floor on a debootstrap'd Debian, on tmpfs and on disk (needs
-# root, debootstrap and a Debian mirror the first time; see scripts/bench).
+# gzip decode floor on a debootstrap'd Debian (one layer, and the same in 7
+# layers), over a "lan" and a "phone" network, onto tmpfs and a fresh ext4
+# (needs root, debootstrap and a Debian mirror the first time; see
+# scripts/bench). QUICK=1: a small cut of the image and 2 rounds.
 bench: setup build
 	BENCH=1 sh scripts/setup.sh
 	$(GO) build -o bin/bench ./scripts/bench
-	bin/bench -bin $(BIN) -rounds $(or $(ROUNDS),5)
+	bin/bench -bin $(BIN) $(if $(QUICK),-quick -rounds $(or $(ROUNDS),2),-rounds $(or $(ROUNDS),5))
 
 # Static, stripped, reproducible binaries for every release target, and
 # their SHA256SUMS, in dist/.

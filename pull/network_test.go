@@ -471,38 +471,48 @@ func TestPullSlowSkip(t *testing.T) {
 
 // A consumer that stops reading for longer than the stall timeout (a slow
 // disk, a process stopped with Ctrl-Z) is not a stalled link: only the
-// waits for the network are timed, so the transfer goes on, uncut.
+// waits for the network are timed, so the transfer goes on, uncut: as
+// one stream, or in chunks (whose buffers fill and wait for the reader).
 func TestSlowConsumerIsNoStall(t *testing.T) {
-	p, image, _ := faultSetup(t)
-	c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond})
-	ref, err := registry.ParseReference(image)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := c.Resolve(ctx(t), ref, registry.HostPlatform())
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc := im.Manifest.Layers[len(im.Manifest.Layers)-1]
-	before := p.Blobs.Load() // the config's
-	blob, err := c.Blob(ctx(t), ref, desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blob.Close()
-	if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2500 * time.Millisecond) // five stall timeouts without reading
-	n, err := io.Copy(io.Discard, blob)
-	if err != nil {
-		t.Fatalf("read after the pause: %v", err)
-	}
-	if n+64<<10 != desc.Size {
-		t.Errorf("read %d bytes, want %d", n+64<<10, desc.Size)
-	}
-	if _, resumes := c.Counters(); resumes != 0 || p.Blobs.Load()-before != 1 || p.Ranges.Load() != 0 {
-		t.Errorf("%d resumes, %d layer requests, %d with Range: want the one request, uncut", resumes, p.Blobs.Load()-before, p.Ranges.Load())
+	for _, conns := range []int{1, 0} {
+		t.Run(fmt.Sprintf("connections %d", conns), func(t *testing.T) {
+			p, image, _ := faultSetup(t)
+			c := newClient(t, registry.Options{Retry: fastRetry, StallTimeout: 500 * time.Millisecond, BlobConnections: conns})
+			ref, err := registry.ParseReference(image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			im, err := c.Resolve(ctx(t), ref, registry.HostPlatform())
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc := im.Manifest.Layers[0]                     // 3 MiB: chunked by default
+			before, ranges := p.Blobs.Load(), p.Ranges.Load() // the config's
+			blob, err := c.Blob(ctx(t), ref, desc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer blob.Close()
+			if _, err := io.CopyN(io.Discard, blob, 64<<10); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2500 * time.Millisecond) // five stall timeouts without reading
+			n, err := io.Copy(io.Discard, blob)
+			if err != nil {
+				t.Fatalf("read after the pause: %v", err)
+			}
+			if n+64<<10 != desc.Size {
+				t.Errorf("read %d bytes, want %d", n+64<<10, desc.Size)
+			}
+			_, resumes := c.Counters()
+			requests, withRange := p.Blobs.Load()-before, p.Ranges.Load()-ranges
+			if conns == 1 && (resumes != 0 || requests != 1 || withRange != 0) {
+				t.Errorf("%d resumes, %d layer requests, %d with Range: want the one request, uncut", resumes, requests, withRange)
+			}
+			if conns == 0 && (resumes != 0 || requests < 2 || withRange != requests) {
+				t.Errorf("%d resumes, %d layer requests, %d with Range: want chunks, each one request, uncut", resumes, requests, withRange)
+			}
+		})
 	}
 }
 
@@ -621,5 +631,39 @@ func TestPullRecoversSwap(t *testing.T) {
 				t.Errorf("complete=%v: %s left behind", complete, p)
 			}
 		}
+	}
+}
+
+// Without a cache, the next layer's blob is opened while one is applied:
+// its transfer overlaps the current one's instead of waiting for it, so a
+// slow link does not idle between layers.
+func TestNoCacheLooksAhead(t *testing.T) {
+	reg := startRegistry(t, testregistry.Options{})
+	var layers []testimage.Layer
+	for i := range 4 {
+		b := make([]byte, 1<<20)
+		rand.Read(b)
+		layers = append(layers, testimage.Layer{Tar: testimage.Tar(testimage.File(fmt.Sprintf("f%d", i), string(b))), Compression: testimage.Gzip})
+	}
+	push(t, reg, "test/layers", "v1", testimage.Build(testimage.Spec{Layers: layers}))
+	p := faultproxy.New(reg.Host)
+	t.Cleanup(p.Close)
+	p.Rate.Store(4 << 20) // each layer's body takes about 250 ms
+	// One connection per blob: only the look-ahead can overlap transfers.
+	c := newClient(t, registry.Options{BlobConnections: 1})
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := pull.Pull(ctx(t), c, pull.Options{Image: p.Host + "/test/layers:v1", Dir: dir, Launcher: "-"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if fi, err := os.Stat(filepath.Join(dir, fmt.Sprintf("f%d", i))); err != nil || fi.Size() != 1<<20 {
+			t.Errorf("f%d: %v", i, err)
+		}
+	}
+	if m := p.MaxBodies.Load(); m < 2 {
+		t.Errorf("at most %d blob bodies at once: the next layer waited for the last one's end", m)
+	}
+	if m := p.MaxBodies.Load(); m > 2 {
+		t.Errorf("%d blob bodies at once: want one layer ahead, no more", m)
 	}
 }

@@ -95,10 +95,12 @@ func startPrefetch(ctx context.Context, src Source, im *registry.Image, applied 
 
 // fetch reads layer i to its end through the client, which verifies it
 // and keeps it in the cache, reporting the bytes as they come. Errors are
-// the applier's to meet again.
+// the applier's to meet again. Each uses one connection: chunks need
+// buffers to be put back in order, and those (a fixed amount) are for the
+// layer being applied; jobs layers at once fill a link all the same.
 func fetch(ctx context.Context, src Source, im *registry.Image, i int, progress func(Event)) {
 	desc := im.Manifest.Layers[i]
-	rc, err := src.Blob(ctx, desc)
+	rc, err := src.Blob(registry.WithBlobConnections(ctx, 1), desc)
 	if err != nil {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -293,6 +294,11 @@ func pullResolved(ctx context.Context, src Source, o Options, im *registry.Image
 func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
 	pf := startPrefetch(ctx, src, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
+	cs, cached := src.(cachingSource)
+	lookAhead := !cached || !cs.HasCache() // the prefetcher's work, without a cache
+	// Set from the decompressor's goroutine (near), taken here.
+	var ahead atomic.Pointer[lookahead]
+	defer func() { ahead.Swap(nil).drop() }()
 	for i, desc := range im.Manifest.Layers {
 		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: layerName(im, i), Size: desc.Size}
 		if state.Layers[i].Applied {
@@ -308,7 +314,16 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 			state.Applying = desc.Digest.String()
 			return state.Save(o.Dir)
 		}
-		st, err := applyLayer(ctx, src, im, i, o.Dir, begin, o.Progress)
+		pre := ahead.Swap(nil)
+		if pre != nil && pre.index != i {
+			pre.drop() // not this layer's: nothing to keep
+			pre = nil
+		}
+		var near func()
+		if next := i + 1; lookAhead && next < len(im.Manifest.Layers) && !state.Layers[next].Applied {
+			near = func() { ahead.Store(openAhead(ctx, src, im, next)) }
+		}
+		st, err := applyLayer(ctx, src, im, i, o.Dir, begin, o.Progress, pre, near)
 		if err == nil {
 			err = rootfs.Sync(o.Dir) // durable before the state says applied
 		}
@@ -460,7 +475,10 @@ func newState(name string, im *registry.Image, old *rootfs.State) *rootfs.State 
 // bytes after the tar end included, before the digests are compared.
 // begin is called once, before the applier reads its first byte (so
 // before any entry reaches the tree); an error from it stops the layer.
-func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir string, begin func() error, progress func(Event)) (rootfs.Stats, error) {
+//
+// pre, if set, is the blob opened ahead; near, if set, is called once
+// when the blob is within aheadWindow of its end (to open the next one).
+func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir string, begin func() error, progress func(Event), pre *lookahead, near func()) (rootfs.Stats, error) {
 	desc := im.Manifest.Layers[i]
 	diffID := diffID(im, i)
 	if err := diffID.Validate(); err != nil && diffID != "" {
@@ -468,7 +486,16 @@ func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir 
 	}
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	blob, err := src.Blob(bctx, desc)
+	var blob io.ReadCloser
+	var err error
+	if pre != nil {
+		var stop context.CancelFunc
+		blob, stop, err = pre.take()
+		defer stop()
+		cancel = func() { stop() } // aborts a read in progress
+	} else {
+		blob, err = src.Blob(bctx, desc)
+	}
 	if err != nil {
 		return rootfs.Stats{}, err
 	}
@@ -477,7 +504,7 @@ func applyLayer(ctx context.Context, src Source, im *registry.Image, i int, dir 
 		ra.Close(cancel)
 		blob.Close()
 	}()
-	counted := &countingReader{r: ra, progress: progress,
+	counted := &countingReader{r: ra, progress: progress, near: near, nearAt: desc.Size - aheadWindow,
 		ev: Event{Kind: EventLayerBytes, Index: i + 1, Count: len(im.Manifest.Layers), Digest: layerName(im, i), Size: desc.Size}}
 	// The decompressor may read on its own goroutine from here on: counted
 	// is not touched again.
@@ -543,17 +570,24 @@ func drainForVerify(ctx context.Context, blob io.Reader) error {
 	return nil
 }
 
-// countingReader reports compressed bytes read, at most every 250ms.
+// countingReader reports compressed bytes read, at most every 250ms, and
+// calls near once when nearAt bytes have been read.
 type countingReader struct {
 	r        io.Reader
 	progress func(Event)
 	ev       Event
 	last     time.Time
+	near     func()
+	nearAt   int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.ev.Done += int64(n)
+	if c.near != nil && c.ev.Done >= c.nearAt {
+		c.near()
+		c.near = nil
+	}
 	if c.progress != nil && (time.Since(c.last) > 250*time.Millisecond || err == io.EOF) {
 		c.last = time.Now()
 		c.progress(c.ev)

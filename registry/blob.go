@@ -55,9 +55,34 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 		return nil, err
 	}
 	url := fmt.Sprintf("%s/v2/%s/blobs/%s", base, ref.Path, desc.Digest)
+	var first *http.Response // a probe's 200: the single stream's first answer
+	var endFirst context.CancelFunc
+	if conns := c.blobConns(ctx); conns > 1 && desc.Size > chunkMin && len(desc.URLs) == 0 {
+		cb := &chunkedBlob{size: desc.Size, stall: c.stall, policy: c.retry, resume: &c.resumes, notify: c.opts.OnRetry,
+			open: func(ctx context.Context, first, last int64) (*http.Response, error) {
+				ctx = context.WithValue(ctx, watchedKey{}, true) // the chunk's own watchdog times the body
+				return c.do(ctx, http.MethodGet, url, http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", first, last)}})
+			}}
+		r, resp, end, err := startChunked(ctx, cb, conns)
+		first, endFirst = resp, end
+		if err != nil {
+			return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
+		}
+		if r != nil {
+			return NewVerifier(r, desc), nil
+		}
+		// Range not honoured: one stream, whose own checks judge the server.
+	}
 	foreign := false
 	rb := &resumable{ctx: ctx, size: desc.Size, stall: c.stall, policy: c.retry, resumes: &c.resumes, notify: c.opts.OnRetry}
 	rb.open = func(ctx context.Context, off int64) (*http.Response, error) {
+		if first != nil && off == 0 {
+			// The probe's answer: its request ends when this try's does.
+			resp := first
+			first = nil
+			context.AfterFunc(ctx, endFirst)
+			return resp, nil
+		}
 		ctx = context.WithValue(ctx, watchedKey{}, true) // rb's own watchdog times the body
 		var h http.Header
 		if off > 0 {
@@ -74,9 +99,35 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 		return resp, err
 	}
 	if err := rb.start(); err != nil {
+		if first != nil {
+			first.Body.Close()
+			endFirst()
+		}
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, err)
 	}
 	return NewVerifier(rb, desc), nil
+}
+
+// blobConns is how many connections the blob opened with ctx may use.
+func (c *Client) blobConns(ctx context.Context) int {
+	n := c.opts.BlobConnections
+	if n == 0 {
+		n = DefaultBlobConnections
+	}
+	if v, ok := ctx.Value(connsKey{}).(int); ok && v < n {
+		n = v
+	}
+	return min(n, MaxBlobConnections)
+}
+
+type connsKey struct{}
+
+// WithBlobConnections returns ctx with blobs opened with it limited to at
+// most n connections each (1: one stream), whatever the client's
+// Options.BlobConnections. Layers downloaded ahead into the cache use one:
+// the chunks' buffers are for the blob being applied.
+func WithBlobConnections(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, connsKey{}, n)
 }
 
 // HasCache reports whether the client keeps blobs in a cache.

@@ -51,6 +51,12 @@ type Options struct {
 	// it is cut and resumed (default 60s). Only waits for the network
 	// count: a consumer that reads slowly does not stall a transfer.
 	StallTimeout time.Duration
+	// BlobConnections is how many connections one large blob is fetched
+	// over at once, each chunk a bounded Range request (0: the default,
+	// DefaultBlobConnections; 1: one stream; at most MaxBlobConnections).
+	// A server that does not honour Range gets one stream whatever this
+	// says.
+	BlobConnections int
 	// OnRetry, if set, hears about every retry and resume (for progress).
 	OnRetry func(RetryEvent)
 	// Cache, if set, serves blobs it holds and keeps those downloaded.

@@ -26,6 +26,8 @@ have mkfs.vfat || [ -x /sbin/mkfs.vfat ] || need="$need dosfstools"     # a FAT 
 have fusefat || need="$need fusefat"                                    # FAT through FUSE, as /sdcard is
 if [ -n "${BENCH:-}" ]; then # make bench: the peers and the image's maker
 	have debootstrap || need="$need debootstrap"
+	have mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || need="$need e2fsprogs" # a fresh ext4 per disk run
+	have losetup || need="$need mount"
 fi
 
 if [ -n "$need" ]; then

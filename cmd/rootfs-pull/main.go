@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -64,7 +65,18 @@ const (
 // recorded as unfinished first, so ending there loses nothing.
 const interruptGrace = 1500 * time.Millisecond
 
+// memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// says otherwise: the pipeline's buffers are fixed (chunks in flight, the
+// decoder's read-ahead), but each layer leaves garbage of its own, and on
+// a many-layer image the collector would otherwise let it pile up to twice
+// the live heap. Near the limit it collects sooner; a phone keeps the
+// memory.
+const memoryLimit = 52 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	endTrace := profile("ROOTFS_PULL_TRACE", trace.Start, trace.Stop)
@@ -236,6 +248,7 @@ func registryFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra CA certificates for private registries"},
 		&cli.StringFlag{Name: "cache-dir", EnvVars: []string{"ROOTFS_PULL_CACHE_DIR"}, Usage: "blob cache directory (default: $XDG_CACHE_HOME/rootfs-pull)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "neither read nor fill the blob cache"},
+		&cli.IntFlag{Name: "blob-connections", Value: registry.DefaultBlobConnections, EnvVars: []string{"ROOTFS_PULL_BLOB_CONNECTIONS"}, Usage: fmt.Sprintf("connections one large blob is fetched over at once, in ranges (1 to %d; 1: one stream)", registry.MaxBlobConnections)},
 		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document on standard output"},
 		dnsServerFlag(), debugFlag(),
 	}
@@ -301,6 +314,10 @@ func newRegistryClient(c *cli.Context, stdin io.Reader, onRetry func(registry.Re
 			ropts.Mirrors = map[string][]string{}
 		}
 		ropts.Mirrors[reg] = append(ropts.Mirrors[reg], mirror)
+	}
+	ropts.BlobConnections = c.Int("blob-connections")
+	if n := ropts.BlobConnections; n < 1 || n > registry.MaxBlobConnections {
+		return nil, usageError{fmt.Sprintf("--blob-connections %d: want 1 to %d", n, registry.MaxBlobConnections)}
 	}
 	if !c.Bool("no-cache") {
 		bc, err := openCache(c.String("cache-dir"))

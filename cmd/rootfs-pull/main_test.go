@@ -239,6 +239,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad dns", []string{"--dns", "one.one", "alpine", dir}, []string{"one.one"}},
 		{"bad mirror", []string{"--mirror", "host!", "alpine", dir}, []string{"host!"}},
 		{"bad jobs", []string{"--jobs", "0", "alpine", dir}, []string{"--jobs"}},
+		{"no blob connections", []string{"--blob-connections", "0", "alpine", dir}, []string{"--blob-connections", "1 to 8"}},
+		{"too many blob connections", []string{"--blob-connections", "9", "alpine", dir}, []string{"--blob-connections", "1 to 8"}},
 		{"start-command without DIR", []string{"start-command"}, []string{"DIR"}},
 	}
 	for _, tt := range tests {

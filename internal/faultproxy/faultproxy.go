@@ -2,14 +2,19 @@
 // the way real networks and registries fail, on demand: 503s, 429s with
 // Retry-After, connections cut midway, servers that ignore Range, stalls.
 // It counts what it saw, so tests can assert the retries and resumes
-// happened. For tests only.
+// happened. It also shapes traffic like a real link (see Shape): latency
+// before every answer, a rate cap per connection and one for the whole
+// link. For tests and the benchmark only.
 package faultproxy
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -30,6 +35,7 @@ type Proxy struct {
 	Stalls        atomic.Int32 // blob bodies that stop after StallAfter (or CutAfter) bytes and hang
 	StallAfter    atomic.Int64
 	IgnoreRange   atomic.Bool             // forward without Range: the answer is a full 200
+	RangeStatus   atomic.Int32            // blob GETs with a Range answered with this status (e.g. 416) instead
 	Down          atomic.Bool             // every request fails (connection dropped)
 	BlobDelay     atomic.Int64            // nanoseconds each blob body waits before it is sent (a slow link)
 	Rate          atomic.Int64            // bytes per second blob bodies are sent at (0: as fast as they come)
@@ -42,21 +48,61 @@ type Proxy struct {
 	TagLists  atomic.Int64 // tags/list GETs (pages)
 	InFlight  atomic.Int64 // blob GETs in their BlobDelay now
 	MaxFlight atomic.Int64 // the most blob GETs in their BlobDelay at once
+	Conns     atomic.Int64 // client connections accepted
+	BlobBytes atomic.Int64 // blob body bytes sent
+	Bodies    atomic.Int64 // blob bodies being sent now
+	MaxBodies atomic.Int64 // the most blob bodies sent at once
+
+	mu     sync.Mutex
+	ranges []string // the Range headers of blob GETs, in order
+
+	shape    atomic.Pointer[shaper]
+	upstream *http.Transport
 }
 
 // New starts a proxy to target; Close stops it.
 func New(target string) *Proxy {
 	p := &Proxy{Target: target}
-	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64 // a client's parallel requests each keep theirs
+	p.upstream = t
+	p.Server = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
+	p.Server.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		p.Conns.Add(1)
+		return connContext(ctx, c)
+	}
+	p.Server.Start()
 	p.Host = p.Listener.Addr().String()
 	return p
 }
 
-// copyBody sends a blob body, at Rate if set.
-func (p *Proxy) copyBody(w http.ResponseWriter, r io.Reader) {
+// RangeHeaders returns the Range headers of the blob GETs seen so far.
+func (p *Proxy) RangeHeaders() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ranges...)
+}
+
+// Close stops the proxy and drops its connections to the target.
+func (p *Proxy) Close() {
+	p.Server.Close()
+	p.upstream.CloseIdleConnections()
+}
+
+// send copies a body to w: under the shape in force if any, else at once.
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	if sh := p.shape.Load(); sh != nil && (sh.ConnRate > 0 || sh.TotalRate > 0) {
+		sh.copy(w, r, body)
+		return
+	}
+	io.Copy(w, body)
+}
+
+// copyBody sends a blob body, at Rate if set (else under the shape).
+func (p *Proxy) copyBody(w http.ResponseWriter, req *http.Request, r io.Reader) {
 	rate := p.Rate.Load()
 	if rate <= 0 {
-		io.Copy(w, r)
+		p.send(w, req, r)
 		return
 	}
 	chunk := max(rate/20, 1)
@@ -68,6 +114,18 @@ func (p *Proxy) copyBody(w http.ResponseWriter, r io.Reader) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	k, err := c.r.Read(b)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 func take(n *atomic.Int32) bool {
@@ -85,6 +143,9 @@ func take(n *atomic.Int32) bool {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if p.Down.Load() {
 		panic(http.ErrAbortHandler)
+	}
+	if !p.shape.Load().delay(r) {
+		return
 	}
 	if p.forge(w, r) {
 		return
@@ -123,8 +184,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if r.Header.Get("Range") != "" {
+		if rg := r.Header.Get("Range"); rg != "" {
 			p.Ranges.Add(1)
+			p.mu.Lock()
+			p.ranges = append(p.ranges, rg)
+			p.mu.Unlock()
+			if st := p.RangeStatus.Load(); st != 0 {
+				http.Error(w, "injected", int(st))
+				return
+			}
 		}
 		if take(&p.FailBlobs) {
 			http.Error(w, "injected", http.StatusServiceUnavailable)
@@ -146,7 +214,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		out.Header.Del("Range")
 	}
 	out.ContentLength = r.ContentLength
-	resp, err := http.DefaultTransport.RoundTrip(out)
+	resp, err := p.upstream.RoundTrip(out)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -157,8 +225,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	if !blob || resp.StatusCode >= 300 {
-		io.Copy(w, resp.Body)
+		p.send(w, r, resp.Body)
 		return
+	}
+	body := countingReader{resp.Body, &p.BlobBytes}
+	n := p.Bodies.Add(1)
+	defer p.Bodies.Add(-1)
+	for {
+		m := p.MaxBodies.Load()
+		if n <= m || p.MaxBodies.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	limit := p.CutAfter.Load() // 0: at once, after the headers
 	cut := resp.ContentLength > limit && take(&p.Cuts)
@@ -167,10 +244,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	stall := !cut && resp.ContentLength > limit && take(&p.Stalls)
 	if !cut && !stall {
-		p.copyBody(w, resp.Body)
+		p.copyBody(w, r, body)
 		return
 	}
-	io.CopyN(w, resp.Body, limit)
+	p.send(w, r, io.LimitReader(body, limit))
 	w.(http.Flusher).Flush()
 	if stall {
 		select {

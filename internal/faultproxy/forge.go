@@ -11,7 +11,9 @@ import (
 // Forgery makes the proxy answer a blob's GETs with bytes that are not
 // the blob's: the first request gets Prefix (under the real blob's
 // headers, so its size looks right) and is then cut or left hanging;
-// every later request for it (a resume) is answered 503. It stands for a
+// every later request for it (a resume, another chunk) is answered 503.
+// A first request with a Range gets the real 206's headers: the forged
+// bytes stand in for that range's. It stands for a
 // hostile mirror or a man in the middle whose lie is never completed, so
 // no digest check ever sees the whole forged blob.
 type Forgery struct {
@@ -39,14 +41,14 @@ func (p *Proxy) forge(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, "injected", http.StatusServiceUnavailable)
 		return true
 	}
-	// The real blob's headers (its Content-Length above all).
+	// The real blob's headers (its Content-Length above all, or the
+	// range's Content-Range).
 	out, err := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://"+p.Target+r.URL.RequestURI(), nil)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return true
 	}
 	out.Header = r.Header.Clone()
-	out.Header.Del("Range")
 	resp, err := http.DefaultTransport.RoundTrip(out)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)

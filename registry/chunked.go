@@ -1,0 +1,395 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/safetext"
+)
+
+// DefaultBlobConnections is how many connections one large blob is
+// fetched over at once by default. Links that cap each connection (a
+// phone behind a CDN) are only filled by several; registries and CDNs
+// take a handful from one client without complaint (Docker pulls three
+// layers at once, containerd's parallel fetch defaults to a few
+// connections per blob).
+const DefaultBlobConnections = 4
+
+// MaxBlobConnections bounds Options.BlobConnections.
+const MaxBlobConnections = 8
+
+// A blob larger than chunkMin is fetched in chunks of at most chunkMax
+// bytes, each with a bounded Range "bytes=a-b": an open-ended range would
+// have the server send the rest of the blob for every chunk
+// (containerd#12476). Chunks shrink towards the blob's end, down to
+// chunkTail, so that the connections finish together instead of the last
+// large chunk crawling alone over one capped connection.
+const (
+	chunkMin  = 2 << 20
+	chunkMax  = 2 << 20
+	chunkTail = 512 << 10
+	chunkStep = 256 << 10
+)
+
+// chunkSize is the next chunk when remaining bytes are left to hand out
+// over conns connections: a share of what is left, so that each
+// connection has about as much to do, in steps of chunkStep, between
+// chunkTail (each request's latency stays small beside its transfer) and
+// chunkMax (memory). A rest smaller than chunkTail joins the chunk.
+func chunkSize(remaining int64, conns int) int64 {
+	c := (remaining + int64(conns) - 1) / int64(conns)
+	c = (c + chunkStep - 1) &^ (chunkStep - 1)
+	c = min(max(c, chunkTail), chunkMax)
+	if remaining-c < chunkTail {
+		c = remaining
+	}
+	return min(c, remaining, chunkMax)
+}
+
+// chunkBufs keeps chunk buffers between blobs: a many-layer image reuses
+// the same few instead of leaving garbage the size of each layer.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkMax); return &b }}
+
+// chunkedBlob reads one blob over up to conns connections at once: chunk
+// i is fetched with a bounded Range into a buffer of its own, and the
+// reader is handed the chunks in order, each as it fills (the head chunk
+// is read while it arrives). Buffers are given out in chunk order, at
+// most conns at a time, so memory is bounded (conns × chunk) and the
+// chunk the reader waits for always has one. A chunk cut or stalled
+// midway is resumed from the byte it reached, with a Range bounded by its
+// own end, under the client's retry policy.
+type chunkedBlob struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	open   func(ctx context.Context, first, last int64) (*http.Response, error)
+	size   int64
+	chunk  int64 // the first chunk's size
+	conns  int
+	stall  time.Duration
+	policy RetryPolicy
+	resume *atomic.Int64
+	notify func(RetryEvent)
+
+	order chan *chunkSlot // chunks in order, for the reader
+	work  chan *chunkSlot // chunks to fetch, for the workers
+	free  chan *[]byte
+	wg    sync.WaitGroup
+	bufs  []*[]byte // every buffer taken from chunkBufs, given back on Close
+
+	cur      *chunkSlot
+	pos      int   // read of cur
+	consumed int64 // read of the blob
+	err      error
+	once     sync.Once
+}
+
+// chunkSlot is one chunk: bytes [start, end) of the blob, fetched into
+// buf[:filled].
+type chunkSlot struct {
+	start, end int64
+	buf        *[]byte
+	first      *http.Response     // the probe's answer, for chunk 0
+	stop       context.CancelFunc // ends first's request
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	filled int
+	done   bool
+	err    error
+}
+
+func (s *chunkSlot) len() int { return int(s.end - s.start) }
+
+// errRangeBroken: a server that honoured Range for the first chunk did
+// not for a later one.
+var errRangeBroken = errors.New("the server stopped honouring Range requests midway")
+
+// startChunked probes the blob with its first chunk's Range. When the
+// server does not honour it (a 200, a 416, a Content-Range or length
+// that is not the one asked for) it returns no chunkedBlob: the caller
+// fetches the blob as one stream, whose own checks judge the server. A
+// 200 is that stream's first answer already: it is returned, with the
+// function that ends its request, to be read rather than asked again.
+func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob, *http.Response, context.CancelFunc, error) {
+	// The probe's connection starts first: its chunk is at least chunkMin.
+	cb.chunk = min(max(chunkSize(cb.size, conns), chunkMin), cb.size)
+	cb.ctx, cb.cancel = context.WithCancel(ctx)
+	pctx, pcancel := context.WithCancel(cb.ctx)
+	resp, err := cb.open(pctx, 0, cb.chunk-1)
+	if err != nil {
+		pcancel()
+		cb.cancel()
+		var he *HTTPError
+		if errors.As(err, &he) && he.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			return nil, nil, nil, nil
+		}
+		return nil, nil, nil, err
+	}
+	if checkChunk(resp, 0, cb.chunk, cb.size) != nil {
+		if resp.StatusCode == http.StatusOK {
+			return nil, resp, func() { pcancel(); cb.cancel() }, nil
+		}
+		resp.Body.Close()
+		pcancel()
+		cb.cancel()
+		return nil, nil, nil, nil
+	}
+	// Enough buffers for every connection, fewer for a blob of few chunks.
+	n := 1
+	for off := cb.chunk; off < cb.size && n < conns; n++ {
+		off += chunkSize(cb.size-off, conns)
+	}
+	conns = n
+	cb.conns = conns
+	// Twice as many buffers as connections: a connection whose chunk is
+	// done goes on with the next while the reader still waits for an
+	// earlier chunk (head of line), instead of idling until it is read.
+	cb.free = make(chan *[]byte, 2*conns)
+	cb.order = make(chan *chunkSlot, 2*conns)
+	cb.work = make(chan *chunkSlot, 2*conns)
+	for range 2 * conns {
+		b := chunkBufs.Get().(*[]byte)
+		cb.bufs = append(cb.bufs, b)
+		cb.free <- b
+	}
+	cb.wg.Add(1 + conns)
+	go cb.dispatch(resp, pcancel)
+	for range conns {
+		go func() {
+			defer cb.wg.Done()
+			for s := range cb.work {
+				cb.fetch(s)
+			}
+		}()
+	}
+	return cb, nil, nil, nil
+}
+
+// checkChunk checks resp is exactly bytes [first, end) of a blob of size.
+func checkChunk(resp *http.Response, first, end, size int64) error {
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("%w: asked for bytes %d-%d, got %s", errRangeBroken, first, end-1, safetext.Cut(resp.Status, 80))
+	}
+	want := fmt.Sprintf("bytes %d-%d/%d", first, end-1, size)
+	if cr := resp.Header.Get("Content-Range"); cr != want {
+		return fmt.Errorf("%w: asked for %q, got Content-Range %q", errRangeBroken, want, safetext.Cut(cr, 80))
+	}
+	if resp.ContentLength >= 0 && resp.ContentLength != end-first {
+		return fmt.Errorf("%w: %d bytes for a range of %d", errRangeBroken, resp.ContentLength, end-first)
+	}
+	return nil
+}
+
+// dispatch hands out chunks in order, each with a free buffer.
+func (cb *chunkedBlob) dispatch(first *http.Response, stop context.CancelFunc) {
+	defer cb.wg.Done()
+	defer close(cb.order)
+	defer close(cb.work)
+	for off := int64(0); off < cb.size; {
+		var buf *[]byte
+		select {
+		case buf = <-cb.free:
+		case <-cb.ctx.Done():
+			if first != nil {
+				first.Body.Close()
+				stop()
+			}
+			return
+		}
+		n := cb.chunk // the probe's
+		if off > 0 {
+			n = chunkSize(cb.size-off, cb.conns)
+		}
+		s := &chunkSlot{start: off, end: off + n, buf: buf, first: first, stop: stop}
+		s.cond.L = &s.mu
+		first, stop = nil, nil
+		off += n
+		// Both have room: no more slots than buffers exist at once.
+		cb.work <- s
+		cb.order <- s
+	}
+}
+
+// fetch fills s, resuming after cuts and stalls.
+func (cb *chunkedBlob) fetch(s *chunkSlot) {
+	resp, stop := s.first, s.stop
+	s.first, s.stop = nil, nil
+	failures, tries := 0, 0
+	for {
+		progressed, err := cb.fill(s, resp, stop)
+		resp, stop = nil, nil
+		if err == nil {
+			s.finish(nil)
+			return
+		}
+		if cb.ctx.Err() != nil {
+			s.finish(cb.ctx.Err())
+			return
+		}
+		if progressed {
+			failures = 0
+		}
+		failures++
+		tries++
+		off := s.start + int64(s.filled)
+		if errors.Is(err, errRangeBroken) || errors.Is(err, ErrRefusedAddress) ||
+			failures >= cb.policy.Attempts || tries >= 4*cb.policy.Attempts {
+			s.finish(fmt.Errorf("after %d bytes: %w", off, err))
+			return
+		}
+		if cb.resume != nil {
+			cb.resume.Add(1)
+		}
+		wait := min(cb.policy.Backoff<<(failures-1), cb.policy.MaxWait)
+		if cb.notify != nil {
+			cb.notify(RetryEvent{Attempt: failures + 1, Wait: wait, Reason: fmt.Sprintf("blob transfer cut at byte %d (%v): resuming", off, err)})
+		}
+		if sleep(cb.ctx, wait) != nil {
+			s.finish(cb.ctx.Err())
+			return
+		}
+	}
+}
+
+// fill reads the rest of s from resp (the probe's answer, whose context
+// is stop), or from a new request for it. Only waits for the network are
+// timed: the buffer is the chunk's own, so a slow reader never holds a
+// transfer up.
+func (cb *chunkedBlob) fill(s *chunkSlot, resp *http.Response, stop context.CancelFunc) (progressed bool, err error) {
+	off := s.start + int64(s.filled)
+	ctx, cancel := context.WithCancel(cb.ctx)
+	defer cancel()
+	if resp == nil {
+		// Waiting for headers is bounded by the transport and the retry
+		// policy; the watchdog times the body.
+		resp, err = cb.open(ctx, off, s.end-1)
+		if err != nil {
+			return false, err
+		}
+		if err := checkChunk(resp, off, s.end, cb.size); err != nil {
+			resp.Body.Close()
+			return false, err
+		}
+	} else {
+		defer stop()
+	}
+	defer resp.Body.Close()
+	var stalled atomic.Bool
+	if cb.stall > 0 {
+		watchdog := time.AfterFunc(cb.stall, func() {
+			stalled.Store(true)
+			cancel()
+			if stop != nil {
+				stop()
+			}
+		})
+		defer watchdog.Stop()
+		resp.Body = progressBody{resp.Body, func() { watchdog.Reset(cb.stall) }}
+	}
+	buf := (*s.buf)[:s.len()]
+	for s.filled < len(buf) {
+		n, rerr := resp.Body.Read(buf[s.filled:])
+		if n > 0 {
+			progressed = true
+			s.mu.Lock()
+			s.filled += n
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		}
+		if s.filled < len(buf) && rerr != nil {
+			if stalled.Load() {
+				return progressed, ErrStalled
+			}
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return progressed, rerr
+		}
+	}
+	return progressed, nil
+}
+
+// progressBody calls kick after every read that returned bytes.
+type progressBody struct {
+	io.ReadCloser
+	kick func()
+}
+
+func (p progressBody) Read(b []byte) (int, error) {
+	n, err := p.ReadCloser.Read(b)
+	if n > 0 {
+		p.kick()
+	}
+	return n, err
+}
+
+func (s *chunkSlot) finish(err error) {
+	s.mu.Lock()
+	s.done, s.err = true, err
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// Read returns the blob's bytes in order.
+func (cb *chunkedBlob) Read(p []byte) (int, error) {
+	for {
+		if cb.err != nil {
+			return 0, cb.err
+		}
+		if cb.cur == nil {
+			s, ok := <-cb.order
+			if !ok {
+				if cb.consumed == cb.size {
+					cb.err = io.EOF
+				} else if cb.err = cb.ctx.Err(); cb.err == nil {
+					cb.err = errors.New("blob reader closed")
+				}
+				continue
+			}
+			cb.cur, cb.pos = s, 0
+		}
+		s := cb.cur
+		s.mu.Lock()
+		for s.filled == cb.pos && !s.done {
+			s.cond.Wait()
+		}
+		filled, err := s.filled, s.err
+		s.mu.Unlock()
+		if filled > cb.pos {
+			n := copy(p, (*s.buf)[cb.pos:filled])
+			cb.pos += n
+			cb.consumed += int64(n)
+			if cb.pos == s.len() {
+				cb.cur = nil
+				cb.free <- s.buf // room: it came from there
+			}
+			return n, nil
+		}
+		if err != nil {
+			cb.err = err
+			return 0, err
+		}
+		// done, and every byte read
+		cb.cur = nil
+		cb.free <- s.buf
+	}
+}
+
+// Close stops every transfer and waits for them.
+func (cb *chunkedBlob) Close() error {
+	cb.once.Do(func() {
+		cb.cancel()
+		cb.wg.Wait()
+		for _, b := range cb.bufs {
+			chunkBufs.Put(b)
+		}
+		cb.bufs = nil
+	})
+	return nil
+}
