@@ -75,6 +75,7 @@ type chunkedBlob struct {
 	policy RetryPolicy
 	resume *atomic.Int64
 	notify func(RetryEvent)
+	tries  atomic.Int64 // tries after the first, over all chunks
 
 	order chan *chunkSlot // chunks in order, for the reader
 	work  chan *chunkSlot // chunks to fetch, for the workers
@@ -238,8 +239,13 @@ func (cb *chunkedBlob) fetch(s *chunkSlot) {
 		failures++
 		tries++
 		off := s.start + int64(s.filled)
+		// The whole blob's tries are bounded too, as one stream's are:
+		// per chunk only, a server that cuts every chunk after a little
+		// progress would get tries in proportion to the blob's size.
+		all := cb.tries.Add(1)
 		if errors.Is(err, errRangeBroken) || errors.Is(err, ErrRefusedAddress) ||
-			failures >= cb.policy.Attempts || tries >= 4*cb.policy.Attempts {
+			failures >= cb.policy.Attempts || tries >= 4*cb.policy.Attempts ||
+			all >= int64(4*cb.policy.Attempts*cb.conns) {
 			s.finish(fmt.Errorf("after %d bytes: %w", off, err))
 			return
 		}
