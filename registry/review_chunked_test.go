@@ -515,3 +515,69 @@ func TestReviewChunkCancelWhileWaiting(t *testing.T) {
 		t.Errorf("%d chunk goroutines left", n)
 	}
 }
+
+// A pull reads several blobs at once through one client (--jobs
+// prefetches into the cache, up to 32, beside the layer being applied;
+// without a cache, one blob is opened ahead). Each chunked blob holds
+// 2×connections buffers of 2 MiB and that many connections, so the
+// client's chunk memory and connections must be bounded over all its
+// blobs, not per blob: 4 blobs at the default were 64 MiB of buffers
+// (above the CLI's 52 MiB soft limit) and 16 connections; --jobs 32 with
+// 8 connections, 1 GiB and 264.
+func TestReviewChunkBuffersBoundedPerClient(t *testing.T) {
+	const size = 9 << 20
+	var inFlight, maxFlight atomic.Int64
+	f, desc, want := forgedChunkServer(t, size, func(w http.ResponseWriter, r *http.Request, b []byte, first, last int64) bool {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxFlight.Load()
+			if n <= m || maxFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // requests overlap
+		return false
+	})
+	// Count the whole blob's requests too.
+	honest := f.before
+	f.before = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Range") == "" && strings.Contains(r.URL.Path, "/blobs/") {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for {
+				m := maxFlight.Load()
+				if n <= m || maxFlight.CompareAndSwap(m, n) {
+					break
+				}
+			}
+		}
+		return honest(w, r)
+	}
+	c := reviewClient(t)
+	const blobs = 6
+	errs := make(chan error, blobs)
+	for range blobs {
+		go func() {
+			got, err := readAllBounded(t, c, f.ref(t, "v1"), desc)
+			if err == nil && !bytes.Equal(got, want) {
+				err = errors.New("wrong bytes")
+			}
+			errs <- err
+		}()
+	}
+	for range blobs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	// Two blobs chunked at once (one applied, one ahead), the rest as one
+	// stream each.
+	limit := int64(2*DefaultBlobConnections + blobs - 2)
+	if m := maxFlight.Load(); m > limit {
+		t.Errorf("%d blob requests at once for %d blobs, want at most %d", m, blobs, limit)
+	}
+	if n := len(c.chunkTokens); n != 0 {
+		t.Errorf("%d chunk buffers still counted as held", n)
+	}
+}
