@@ -37,6 +37,34 @@ const (
 	chunkStep = 256 << 10
 )
 
+// maxChunkBuffers bounds the chunk buffers in use at once over all of a
+// client's blobs: 32 MiB, two blobs at the default (the one applied and
+// the one opened ahead). A pull reads several blobs at once (--jobs
+// prefetches up to 32 into the cache); per blob only, each would take
+// its own buffers and connections. A blob that finds too few left is
+// fetched as one stream.
+const maxChunkBuffers = 4 * DefaultBlobConnections
+
+// takeChunkBuffers takes up to want of the client's chunk buffer tokens,
+// without waiting, and returns how many it got.
+func (c *Client) takeChunkBuffers(want int) int {
+	for n := 0; n < want; n++ {
+		select {
+		case c.chunkTokens <- struct{}{}:
+		default:
+			return n
+		}
+	}
+	return want
+}
+
+// giveChunkBuffers returns n tokens.
+func (c *Client) giveChunkBuffers(n int) {
+	for range n {
+		<-c.chunkTokens
+	}
+}
+
 // chunkSize is the next chunk when remaining bytes are left to hand out
 // over conns connections: a share of what is left, so that each
 // connection has about as much to do, in steps of chunkStep, between
@@ -60,8 +88,9 @@ var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkMax); return 
 // i is fetched with a bounded Range into a buffer of its own, and the
 // reader is handed the chunks in order, each as it fills (the head chunk
 // is read while it arrives). Buffers are given out in chunk order, at
-// most conns at a time, so memory is bounded (conns × chunk) and the
-// chunk the reader waits for always has one. A chunk cut or stalled
+// most 2×conns at a time and within the client's budget over all its
+// blobs (maxChunkBuffers), so memory is bounded and the chunk the reader
+// waits for always has one. A chunk cut or stalled
 // midway is resumed from the byte it reached, with a Range bounded by its
 // own end, under the client's retry policy.
 type chunkedBlob struct {
@@ -75,6 +104,12 @@ type chunkedBlob struct {
 	policy RetryPolicy
 	resume *atomic.Int64
 	notify func(RetryEvent)
+	// take takes up to n chunk buffers from the client's budget and
+	// returns how many it got; give returns them.
+	take   func(n int) int
+	give   func(n int)
+	tokens int          // taken from the budget, given back on Close
+	tries  atomic.Int64 // tries after the first, over all chunks
 
 	order chan *chunkSlot // chunks in order, for the reader
 	work  chan *chunkSlot // chunks to fetch, for the workers
@@ -119,12 +154,33 @@ var errRangeBroken = errors.New("the server stopped honouring Range requests mid
 func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob, *http.Response, context.CancelFunc, error) {
 	// The probe's connection starts first: its chunk is at least chunkMin.
 	cb.chunk = min(max(chunkSize(cb.size, conns), chunkMin), cb.size)
+	// Enough buffers for every connection, fewer for a blob of few chunks.
+	n := 1
+	for off := cb.chunk; off < cb.size && n < conns; n++ {
+		off += chunkSize(cb.size-off, conns)
+	}
+	// Twice as many buffers as connections: a connection whose chunk is
+	// done goes on with the next while the reader still waits for an
+	// earlier chunk (head of line), instead of idling until it is read.
+	// The client's other blobs may hold most of its budget: with fewer
+	// than two buffers left, one stream.
+	nbuf := 2 * n
+	if cb.take != nil {
+		nbuf = cb.take(nbuf)
+		cb.tokens = nbuf
+		if nbuf < 2 {
+			cb.giveBack()
+			return nil, nil, nil, nil
+		}
+	}
+	conns = min(n, nbuf)
 	cb.ctx, cb.cancel = context.WithCancel(ctx)
 	pctx, pcancel := context.WithCancel(cb.ctx)
 	resp, err := cb.open(pctx, 0, cb.chunk-1)
 	if err != nil {
 		pcancel()
 		cb.cancel()
+		cb.giveBack()
 		var he *HTTPError
 		if errors.As(err, &he) && he.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			return nil, nil, nil, nil
@@ -132,6 +188,7 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		return nil, nil, nil, err
 	}
 	if checkChunk(resp, 0, cb.chunk, cb.size) != nil {
+		cb.giveBack()
 		if resp.StatusCode == http.StatusOK {
 			return nil, resp, func() { pcancel(); cb.cancel() }, nil
 		}
@@ -140,20 +197,12 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		cb.cancel()
 		return nil, nil, nil, nil
 	}
-	// Enough buffers for every connection, fewer for a blob of few chunks.
-	n := 1
-	for off := cb.chunk; off < cb.size && n < conns; n++ {
-		off += chunkSize(cb.size-off, conns)
-	}
-	conns = n
 	cb.conns = conns
-	// Twice as many buffers as connections: a connection whose chunk is
-	// done goes on with the next while the reader still waits for an
-	// earlier chunk (head of line), instead of idling until it is read.
-	cb.free = make(chan *[]byte, 2*conns)
-	cb.order = make(chan *chunkSlot, 2*conns)
-	cb.work = make(chan *chunkSlot, 2*conns)
-	for range 2 * conns {
+	// No more slots than buffers exist at once, so each channel has room.
+	cb.free = make(chan *[]byte, nbuf)
+	cb.order = make(chan *chunkSlot, nbuf)
+	cb.work = make(chan *chunkSlot, nbuf)
+	for range nbuf {
 		b := chunkBufs.Get().(*[]byte)
 		cb.bufs = append(cb.bufs, b)
 		cb.free <- b
@@ -169,6 +218,14 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		}()
 	}
 	return cb, nil, nil, nil
+}
+
+// giveBack returns cb's tokens to the client's budget.
+func (cb *chunkedBlob) giveBack() {
+	if cb.give != nil && cb.tokens > 0 {
+		cb.give(cb.tokens)
+	}
+	cb.tokens = 0
 }
 
 // checkChunk checks resp is exactly bytes [first, end) of a blob of size.
@@ -238,8 +295,13 @@ func (cb *chunkedBlob) fetch(s *chunkSlot) {
 		failures++
 		tries++
 		off := s.start + int64(s.filled)
+		// The whole blob's tries are bounded too, as one stream's are:
+		// per chunk only, a server that cuts every chunk after a little
+		// progress would get tries in proportion to the blob's size.
+		all := cb.tries.Add(1)
 		if errors.Is(err, errRangeBroken) || errors.Is(err, ErrRefusedAddress) ||
-			failures >= cb.policy.Attempts || tries >= 4*cb.policy.Attempts {
+			failures >= cb.policy.Attempts || tries >= 4*cb.policy.Attempts ||
+			all >= int64(4*cb.policy.Attempts*cb.conns) {
 			s.finish(fmt.Errorf("after %d bytes: %w", off, err))
 			return
 		}
@@ -390,6 +452,7 @@ func (cb *chunkedBlob) Close() error {
 			chunkBufs.Put(b)
 		}
 		cb.bufs = nil
+		cb.giveBack()
 	})
 	return nil
 }

@@ -88,6 +88,9 @@ type Client struct {
 	stall   time.Duration
 	retries atomic.Int64
 	resumes atomic.Int64
+	// chunkTokens holds one token per chunk buffer in use over all the
+	// client's blobs (see maxChunkBuffers).
+	chunkTokens chan struct{}
 }
 
 // Counters reports how many requests were retried and how many blob
@@ -133,6 +136,8 @@ func NewClient(opts Options) (*Client, error) {
 		schemes: map[string]string{},
 		retry:   retry,
 		stall:   stall,
+
+		chunkTokens: make(chan struct{}, maxChunkBuffers),
 	}
 	c.once = &http.Client{Transport: transport, CheckRedirect: g.checkRedirect} // a scheme probe is not retried
 	transport = &retryTransport{next: transport, policy: retry, retries: &c.retries, notify: opts.OnRetry}
