@@ -10,21 +10,16 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/rootfs-pull/rootfs-pull/internal/asnobody"
 )
 
-// unprivilegedEnv marks the child run, so that it does not re-exec itself.
-const unprivilegedEnv = "ROOTFS_PULL_TEST_UNPRIVILEGED"
-
 // nobody is the uid and gid the unprivileged run uses.
-const nobody = 65534
+const nobody = asnobody.UID
 
 // unprivilegedTests are the tests the child runs: every applier test that
 // makes sense without privileges.
@@ -41,77 +36,16 @@ var unprivilegedTests = []string{
 // TestUnprivileged re-runs the applier's tests as uid/gid 65534 when the
 // tests run as root, and fails with the child's output if any fails.
 func TestUnprivileged(t *testing.T) {
-	if os.Getenv(unprivilegedEnv) != "" {
+	if asnobody.Child() {
 		t.Skip("this is the unprivileged run")
 	}
 	if !isRoot() {
 		t.Skip("not root: this whole run is the unprivileged one; run the tests as root too, to cover ownership, devices and this re-exec")
 	}
-	// A directory 65534 can write (TMPDIR, HOME, the working directory),
-	// with a copy of this test binary: `go test` builds it in a private
-	// (0700) directory.
-	dir, err := os.MkdirTemp("", "rootfs-unprivileged-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { makeRemovable(dir); os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 01777); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "rootfs.test")
-	if err := copyExecutable(self, bin); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-test.run", "^(" + strings.Join(unprivilegedTests, "|") + ")$", "-test.count=1"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	if d, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout", time.Until(d).Truncate(time.Second).String())
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TMPDIR", "HOME", "GOCOVERDIR", unprivilegedEnv:
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	cmd.Env = append(cmd.Env, "TMPDIR="+dir, "HOME="+dir, unprivilegedEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the applier's tests failed as uid/gid %d (%v):\n%s", nobody, err, out)
-	}
-	if bytes.Contains(out, []byte("no tests to run")) || !bytes.Contains(out, []byte("PASS")) {
-		t.Fatalf("the unprivileged run ran nothing:\n%s", out)
-	}
+	out := asnobody.Rerun(t, unprivilegedTests)
 	if testing.Verbose() {
 		t.Logf("as uid/gid %d:\n%s", nobody, out)
 	}
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // TestApplyPrivileges: owners, setuid bits after chown, device nodes and
