@@ -378,6 +378,18 @@ add_env() {
 	extra_all=$extra_all$words
 }
 
+# trim_line drops a line's final CR (a file written on Windows) and its
+# leading blanks, in $_l: the defaults file and --env-file read alike.
+trim_line() {
+	_l=${_l%"$cr"}
+	while :; do
+		case $_l in
+		[" $tab"]*) _l=${_l#?} ;;
+		*) break ;;
+		esac
+	done
+}
+
 # env_file FILE: docker's --env-file: NAME=VALUE lines (the value as it
 # is), # comments, blank lines; a bare NAME takes this shell's value (or is
 # left out when unset).
@@ -387,13 +399,7 @@ env_file() {
 	# pipe (--env-file <(…)) is read.
 	[ ! -c "$1" ] && [ ! -b "$1" ] || usage "--env-file $1: a device, not a file of NAME=VALUE lines"
 	while IFS= read -r _l || [ -n "$_l" ]; do
-		_l=${_l%"$cr"}
-		while :; do
-			case $_l in
-			[" $tab"]*) _l=${_l#?} ;;
-			*) break ;;
-			esac
-		done
+		trim_line
 		case $_l in
 		'' | '#'*) continue ;;
 		*=*) add_env "--env-file $1:" "$_l" ;;
@@ -655,13 +661,7 @@ elif [ -e "$defaults" ] || [ -L "$defaults" ]; then
 		die "$defaults is not a readable regular file (a symlink?): remove it, or use --no-defaults"
 	words=
 	while IFS= read -r _l || [ -n "$_l" ]; do
-		_l=${_l%"$cr"}
-		while :; do
-			case $_l in
-			[" $tab"]*) _l=${_l#?} ;;
-			*) break ;;
-			esac
-		done
+		trim_line
 		case $_l in
 		'' | '#'*) continue ;;
 		-*) ;;
