@@ -480,9 +480,7 @@ func (a *applier) file(t target, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", shortName(t.path()), err)
 	}
-	if n > 0 {
-		startWriteback(fd)
-	}
+	startWriteback(fd, n)
 	if err := a.setMeta(t, hdr, fd, false); err != nil {
 		return err
 	}

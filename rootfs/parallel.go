@@ -194,9 +194,7 @@ func (a *applier) smallFile(t target, hdr *tar.Header, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", shortName(t.path()), err)
 	}
-	if len(data) > 0 {
-		startWriteback(fd)
-	}
+	// Small files' writeback waits for the layer's Sync (writebackMin).
 	return a.setMeta(t, hdr, fd, false)
 }
 

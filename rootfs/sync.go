@@ -31,11 +31,21 @@ func Sync(dir string) error {
 	return nil
 }
 
+// writebackMin is the smallest file whose writeback starts as soon as it
+// is written. A large file's pages then go to disk while the next entries
+// are decoded. Small files' pages wait for the layer's Sync, which writes
+// them in one batch: started file by file, each small file's writeback
+// costs a block allocation and an I/O submission of its own, in this
+// process (on a fresh ext4, the one-layer benchmark spent 0.3 s more
+// system time and was 10-20% slower with it on every file).
+const writebackMin = 1 << 20
+
 // startWriteback asks the kernel to start writing fd's data to disk now,
 // without waiting (sync_file_range(2) with SYNC_FILE_RANGE_WRITE, as dpkg
-// does): the disk works while the next files are decoded, and the Sync at
-// the end of the layer has little left to wait for. Best effort: on
+// does) when the file has at least writebackMin bytes. Best effort: on
 // tmpfs, or where the call is refused, nothing happens.
-func startWriteback(fd int) {
-	unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+func startWriteback(fd int, size int64) {
+	if size >= writebackMin {
+		unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
 }
