@@ -98,6 +98,7 @@ func Apply(ctx context.Context, root string, r io.Reader) (Stats, error) {
 		restore:   map[string]restoreMode{},
 		buf:       make([]byte, copyBufSize),
 		fresh:     map[string]struct{}{},
+		writable:  map[string]bool{},
 		euid:      os.Geteuid(),
 		egid:      os.Getegid(),
 	}
@@ -165,6 +166,7 @@ type applier struct {
 	content            int64                  // bytes of content produced (holes included)
 	cache              dirCache               // the last parent resolved
 	fresh              map[string]struct{}    // dirs this layer made: only its entries are in them
+	writable           map[string]bool        // lower dirs the pool may write in (ownsWritable), until a removal
 	pool               *pool                  // makes small files in parallel; nil on one CPU
 	stats              Stats
 	buf                []byte

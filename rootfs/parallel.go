@@ -11,20 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Small regular files in directories this layer created are made by a
-// pool of workers while the tar reader goes on: creating a file costs far
-// more in the kernel than its few bytes (a journal, SELinux labels and
-// file-based encryption on Android), and those costs run in parallel. The
-// files go in batches, one directory each, so a small file does not pay
-// for a handoff of its own.
+// Small regular files are made by a pool of workers while the tar reader
+// goes on: creating a file costs far more in the kernel than its few
+// bytes (a journal, SELinux labels and file-based encryption on Android),
+// and those costs run in parallel. The files go in batches, one directory
+// each, so a small file does not pay for a handoff of its own.
 //
 // Ordering: the applier's goroutine keeps every decision and every other
-// entry. A file is handed out only when its directory is fresh (made by
-// this layer, so nothing but this layer's entries can be in it) and its
-// path is not already written by this layer; its path is then pending.
-// The applier waits for the pool (barrier) before anything that could
-// meet a pending file: an entry at a pending path, a hard link to one, a
-// walk through one, any removal, and the directories' metadata at the end.
+// entry. A file is handed out only when nothing can be at its path but
+// what this layer's own later entries put there: its directory is fresh
+// (made by this layer), or the applier has just seen the name free in a
+// lower layer's directory the process owns and may write (so the worker
+// needs no retryWritable); and its path is not already written by this
+// layer. Its path is then pending. The applier waits for the pool
+// (barrier) before anything that could meet a pending file: an entry at a
+// pending path, a hard link to one, a walk through one, any removal, and
+// the directories' metadata at the end.
 // A file fails in the pool as it would in order, under its own name, and
 // the applier stops at its next entry; a failure it can foresee (a name too
 // long) keeps the file out of the pool, so that nothing after it applies.
@@ -36,6 +38,9 @@ const (
 	poolBatchLen = 64        // files in one batch
 	nameMax      = 255       // NAME_MAX of Linux file systems
 )
+
+// testPoolAdd, when set (by tests), is told each path handed to the pool.
+var testPoolAdd func(path string)
 
 type pool struct {
 	jobs    chan *batch
@@ -97,11 +102,35 @@ func (a *applier) eligible(t target, hdr *tar.Header) bool {
 	if a.pool == nil || hdr.Size > poolFileMax || t.dir.fd == a.rootFd || len(t.base) > nameMax {
 		return false // a name too long fails in order, in file
 	}
-	if _, ok := a.fresh[t.dir.path]; !ok {
+	if _, written := a.written[t.path()]; written {
 		return false
 	}
-	_, written := a.written[t.path()]
-	return !written
+	if _, ok := a.fresh[t.dir.path]; ok {
+		return true
+	}
+	// A lower layer's dir: the name must be free now (a file there is
+	// replaced in order, by file), and the dir writable without help.
+	if !a.ownsWritable(t.dir) {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Fstatat(t.dir.fd, t.base, &st, unix.AT_SYMLINK_NOFOLLOW) == unix.ENOENT
+}
+
+// ownsWritable reports whether d is a directory the process owns with
+// owner write and search permission: one the pool can create files in as
+// the applier would, with no mode to lend. What it learns holds until the
+// next removal (forget): until then, the applier only ever adds owner
+// permissions to a directory.
+func (a *applier) ownsWritable(d dirRef) bool {
+	if ok, known := a.writable[d.path]; known {
+		return ok
+	}
+	var st unix.Stat_t
+	ok := unix.Fstat(d.fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR &&
+		int(st.Uid) == a.euid && st.Mode&0300 == 0300
+	a.writable[d.path] = ok
+	return ok
 }
 
 // add reads the file's content and queues it; the applier has checked
@@ -130,6 +159,9 @@ func (p *pool) add(t target, hdr *tar.Header, r io.Reader) error {
 	}
 	b.files = append(b.files, pooledFile{hdr: hdr, base: t.base, data: b.data[start:]})
 	p.pending[t.path()] = struct{}{}
+	if testPoolAdd != nil {
+		testPoolAdd(t.path())
+	}
 	return nil
 }
 

@@ -28,7 +28,7 @@ var unprivilegedTests = []string{
 	"TestBreakouts", "TestStateDirProtected",
 	"TestApplyPrivileges", "TestApplyFileCapability",
 	"FuzzApply", "TestCompareUmoci",
-	"TestPool", "TestPoolDirMetadataLast", "TestPoolNoLeaks", "TestPoolFreshDirNotWritable",
+	"TestPool", "TestPoolDirMetadataLast", "TestPoolNoLeaks", "TestPoolFreshDirNotWritable", "TestPoolLowerDirs",
 	"TestSwapRaceApply", "TestSwapRaceRemove", "TestSwapMakeWritable", "TestSwapDuringFinish", "TestRemoveSwapAfterListing",
 	"TestRemoveTreeSymlinks", "TestHugeEntryName", "TestShortNames", "TestSparseBudget", "TestStateDirNoFollow",
 }

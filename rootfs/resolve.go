@@ -213,8 +213,10 @@ type dirCache struct {
 	stale bool // forgotten while in use: closed on the last release
 }
 
-// forget drops the cached parent (after the last user releases it).
+// forget drops the cached parent (after the last user releases it) and
+// what ownsWritable learnt.
 func (a *applier) forget() {
+	clear(a.writable)
 	c := &a.cache
 	if !c.open {
 		return
