@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -56,19 +57,42 @@ func prefix(tarball []byte, limit int64) []byte {
 var splitFractions = []float64{0.30, 0.55, 0.70, 0.80, 0.88, 0.95, 1}
 
 // split cuts the one-layer tar into len(splitFractions) layers of the
-// same content, in order (a hard link's target always comes first), and
-// adds to the second layer files that the last one whites out: the tree
-// the image makes is the one-layer's, the second layer's extra bytes
-// travel and are deleted, as in a real image that cleans up after itself.
-func split(tarball []byte) [][]byte {
+// same content, as an image built by installing packages in several steps
+// is: each Debian package's files (dpkg's lists in full, the whole
+// image's tar, which the quick mode's cut lacks) go to one layer, the
+// packages in name order cut at splitFractions of their bytes, and what no
+// package owns (dpkg's database, generated files) to the first. Each layer
+// lists its files' parent directories again, as the layers Docker and
+// BuildKit make do, so most of a layer's files land in directories a lower
+// layer made (/usr/bin, /usr/lib/x86_64-linux-gnu, /usr/share/man/man1).
+// A hard link goes with its target (tar cannot link to a file it has not
+// made yet). The second layer also gets files that the last one whites
+// out: the tree the image makes is the one-layer's, the second layer's
+// extra bytes travel and are deleted, as in a real image that cleans up
+// after itself.
+func split(tarball, full []byte) [][]byte {
+	owner, pkgBytes := packages(full)
+	names := make([]string, 0, len(pkgBytes))
 	var total int64
-	tr := tar.NewReader(bytes.NewReader(tarball))
-	for {
-		hdr, err := tr.Next()
-		if err != nil {
-			break
+	for p, n := range pkgBytes {
+		if p != aptUpdate {
+			names = append(names, p)
+			total += n
 		}
-		total += hdr.Size
+	}
+	sort.Strings(names)
+	// apt's lists and caches, which no package owns, come with the second
+	// layer's packages (an "apt-get update && apt-get install" step); the
+	// cuts are in the packages' bytes.
+	layerOf := map[string]int{aptUpdate: 1}
+	var sum int64
+	l := 0
+	for _, p := range names {
+		for l < len(splitFractions)-1 && float64(sum) >= splitFractions[l]*float64(total) {
+			l++
+		}
+		layerOf[p] = l
+		sum += pkgBytes[p]
 	}
 	outs := make([]*bytes.Buffer, len(splitFractions))
 	tws := make([]*tar.Writer, len(splitFractions))
@@ -76,30 +100,45 @@ func split(tarball []byte) [][]byte {
 		outs[i] = &bytes.Buffer{}
 		tws[i] = tar.NewWriter(outs[i])
 	}
-	tr = tar.NewReader(bytes.NewReader(tarball))
-	var n int64
-	layer := 0
+	tr := tar.NewReader(bytes.NewReader(tarball))
 	in := map[string]int{} // which layer each name went to
+	dirs := map[string]*tar.Header{}
+	listed := make([]map[string]bool, len(splitFractions)) // dirs each layer lists
+	for i := range listed {
+		listed[i] = map[string]bool{}
+	}
 	for {
 		hdr, err := tr.Next()
 		if err != nil {
 			break
 		}
-		for layer < len(splitFractions)-1 && float64(n) >= splitFractions[layer]*float64(total) {
-			layer++
+		name := strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "./"), "/")
+		l := 0
+		if p, ok := owner[name]; ok && hdr.Typeflag != tar.TypeDir && hdr.Typeflag != tar.TypeLink {
+			l = layerOf[p]
 		}
-		l := layer
 		if hdr.Typeflag == tar.TypeLink {
-			// With its target: crane export writes the top layer first,
-			// and tar cannot link to a file it has not made yet.
 			if t, ok := in[strings.TrimPrefix(hdr.Linkname, "./")]; ok {
 				l = t
 			}
 		}
-		in[strings.TrimPrefix(hdr.Name, "./")] = l
+		in[name] = l
+		// The parents first, each once per layer, from the top down.
+		for i := 0; i < len(name); i++ {
+			if name[i] != '/' {
+				continue
+			}
+			if p := name[:i]; !listed[l][p] && dirs[p] != nil {
+				listed[l][p] = true
+				tws[l].WriteHeader(dirs[p])
+			}
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			dirs[name] = hdr
+			listed[l][name] = true
+		}
 		tws[l].WriteHeader(hdr)
-		m, _ := io.Copy(tws[l], tr)
-		n += m
+		io.Copy(tws[l], tr)
 	}
 	// The whiteouts' victims: a directory of small files (a package
 	// cache) and a file.
@@ -121,6 +160,53 @@ func split(tarball []byte) [][]byte {
 		layers[i] = outs[i].Bytes()
 	}
 	return layers
+}
+
+// aptUpdate owns, in packages' answer, apt's lists and caches.
+const aptUpdate = "(apt-get update)"
+
+// packages reads dpkg's file lists in the tarball: the package owning each
+// path (relative, as the tar names it, /bin/x found at usr/bin/x on a
+// merged-/usr system), and each package's bytes; apt's lists and caches
+// are aptUpdate's.
+func packages(tarball []byte) (owner map[string]string, size map[string]int64) {
+	sizes := map[string]int64{}
+	lists := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(tarball))
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		sizes[name] = hdr.Size
+		if strings.HasPrefix(name, "var/lib/dpkg/info/") && strings.HasSuffix(name, ".list") {
+			b, _ := io.ReadAll(tr)
+			pkg := strings.TrimSuffix(strings.TrimPrefix(name, "var/lib/dpkg/info/"), ".list")
+			lists[strings.SplitN(pkg, ":", 2)[0]] = string(b)
+		}
+	}
+	owner, size = map[string]string{}, map[string]int64{}
+	for pkg, list := range lists {
+		size[pkg] += 0
+		for _, p := range strings.Split(list, "\n") {
+			p = strings.TrimPrefix(p, "/")
+			if _, ok := sizes[p]; !ok {
+				p = "usr/" + p // merged /usr: /bin, /sbin, /lib*
+			}
+			if n, ok := sizes[p]; ok && owner[p] == "" {
+				owner[p] = pkg
+				size[pkg] += n
+			}
+		}
+	}
+	for p, n := range sizes {
+		if owner[p] == "" && (strings.HasPrefix(p, "var/lib/apt/") || strings.HasPrefix(p, "var/cache/apt/")) {
+			owner[p] = aptUpdate
+			size[aptUpdate] += n
+		}
+	}
+	return owner, size
 }
 
 func gzipBytes(raw []byte) []byte {

@@ -168,6 +168,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	full := tarball // its dpkg lists say how the many-layer image splits
 	if o.quick {
 		tarball = prefix(tarball, 40<<20)
 		gz = gzipBytes(tarball)
@@ -177,7 +178,7 @@ func run(o options) error {
 		images = append(images, &benchImage{name: "one-layer", repo: "bench/debian", tars: [][]byte{tarball}, gzs: [][]byte{gz}})
 	}
 	if listed(o.images, "many") {
-		many := &benchImage{name: "many-layer", repo: "bench/debian-layers", tars: split(tarball)}
+		many := &benchImage{name: "many-layer", repo: "bench/debian-layers", tars: split(tarball, full)}
 		for _, t := range many.tars {
 			many.gzs = append(many.gzs, gzipBytes(t))
 		}
