@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -284,13 +285,14 @@ func pullResolved(ctx context.Context, src Source, o Options, im *registry.Image
 // applyLayers applies the layers state does not mark applied, in order,
 // with later ones downloading ahead. Before a layer's first entry is
 // applied, the state durably names it as the one being applied, and only
-// a layer applied, verified and synced clears that: a layer stopped
-// midway, for whatever reason, leaves the tree needing a rebuild (its
-// entries cannot be undone one by one, and the bytes applied so far were
-// never verified). A layer whose bytes fail verification also marks every
-// layer unapplied; when the bad copy came from the cache (now dropped) and
-// mayRestart, the tree is emptied at once and again is true: the caller
-// applies every layer once more.
+// a layer applied, verified and synced clears that (the sync runs beside
+// the next layer: layersync.go): a layer stopped midway, for whatever
+// reason, leaves the tree needing a rebuild (its entries cannot be undone
+// one by one, and the bytes applied so far were never verified). A layer
+// whose bytes fail verification also marks every layer unapplied; when
+// the bad copy came from the cache (now dropped) and mayRestart, the tree
+// is emptied at once and again is true: the caller applies every layer
+// once more.
 func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options, state *rootfs.State, res *Result, jobs int, mayRestart bool) (again bool, err error) {
 	pf := startPrefetch(ctx, src, im, func(i int) bool { return state.Layers[i].Applied }, jobs, o.Progress)
 	defer pf.stop()
@@ -299,6 +301,25 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 	// Set from the decompressor's goroutine (near), taken here.
 	var ahead atomic.Pointer[lookahead]
 	defer func() { ahead.Swap(nil).drop() }()
+	// The last applied layer's sync, while the next one is applied; mu
+	// guards state's Applying and saves between it and this goroutine.
+	var (
+		syncing  *layerSync
+		mu       sync.Mutex
+		applying = -1 // the layer state.Applying names (two layers may share a digest)
+	)
+	settle := func() error {
+		if syncing == nil {
+			return nil
+		}
+		s := syncing
+		syncing = nil
+		if err := s.wait(); err != nil {
+			return fmt.Errorf("layer %d/%d: %w", s.index+1, len(state.Layers), err)
+		}
+		return nil
+	}
+	defer settle() // after a failure: no sync left running
 	for i, desc := range im.Manifest.Layers {
 		ev := Event{Index: i + 1, Count: len(state.Layers), Digest: layerName(im, i), Size: desc.Size}
 		if state.Layers[i].Applied {
@@ -311,7 +332,9 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 		emit(o.Progress, ev)
 		pf.claim(ctx, i)
 		begin := func() error {
-			state.Applying = desc.Digest.String()
+			mu.Lock()
+			defer mu.Unlock()
+			state.Applying, applying = desc.Digest.String(), i
 			return state.Save(o.Dir)
 		}
 		pre := ahead.Swap(nil)
@@ -324,9 +347,7 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 			near = func() { ahead.Store(openAhead(ctx, src, im, next)) }
 		}
 		st, err := applyLayer(ctx, src, im, i, o.Dir, begin, o.Progress, pre, near)
-		if err == nil {
-			err = rootfs.Sync(o.Dir) // durable before the state says applied
-		}
+		serr := settle() // the previous layer's
 		state.Skipped.Add(st)
 		res.Stats.Add(st)
 		var ve *registry.VerifyError
@@ -335,7 +356,7 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 				state.Layers[j].Applied = false
 			}
 			if ve.Cached && mayRestart && rootfs.Clear(o.Dir) == nil {
-				state.Applying = ""
+				state.Applying, applying = "", -1
 				res.Resumed, res.Stats, state.Skipped = 0, rootfs.Stats{}, rootfs.Stats{}
 				return true, state.Save(o.Dir)
 			}
@@ -351,13 +372,26 @@ func applyLayers(ctx context.Context, src Source, im *registry.Image, o Options,
 			}
 			return false, fmt.Errorf("layer %d/%d%s: %w", i+1, len(state.Layers), name, err)
 		}
-		state.Layers[i].Applied = true
-		state.Applying = ""
-		if err := state.Save(o.Dir); err != nil {
-			return false, err
+		if serr != nil {
+			state.Save(o.Dir)
+			return false, serr
 		}
+		// Durable before the state says applied.
+		syncing = startSync(o.Dir, i, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			state.Layers[i].Applied = true
+			if applying == i {
+				state.Applying, applying = "", -1
+			}
+			return state.Save(o.Dir)
+		})
 		ev.Kind = EventLayerDone
 		emit(o.Progress, ev)
+	}
+	if err := settle(); err != nil {
+		state.Save(o.Dir)
+		return false, err
 	}
 	return false, nil
 }
