@@ -59,7 +59,7 @@ func (c *Client) blobFrom(ctx context.Context, ref Reference, desc ocispec.Descr
 	var endFirst context.CancelFunc
 	if conns := c.blobConns(ctx); conns > 1 && desc.Size > chunkMin && len(desc.URLs) == 0 {
 		cb := &chunkedBlob{size: desc.Size, stall: c.stall, policy: c.retry, resume: &c.resumes, notify: c.opts.OnRetry,
-			take: c.takeChunkBuffers, give: c.giveChunkBuffers,
+			budget: c.chunkTokens, take: c.takeChunkBuffers, give: c.giveChunkBuffers,
 			open: func(ctx context.Context, first, last int64) (*http.Response, error) {
 				ctx = context.WithValue(ctx, watchedKey{}, true) // the chunk's own watchdog times the body
 				return c.do(ctx, http.MethodGet, url, http.Header{"Range": {fmt.Sprintf("bytes=%d-%d", first, last)}})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,13 +38,21 @@ const (
 	chunkStep = 256 << 10
 )
 
-// maxChunkBuffers bounds the chunk buffers in use at once over all of a
-// client's blobs: 32 MiB, two blobs at the default (the one applied and
-// the one opened ahead). A pull reads several blobs at once (--jobs
-// prefetches up to 32 into the cache); per blob only, each would take
-// its own buffers and connections. A blob that finds too few left is
-// fetched as one stream.
-const maxChunkBuffers = 4 * DefaultBlobConnections
+// chunkBudget is how many chunk buffers a client whose blobs use conns
+// connections each may have in use at once over all its blobs: 2×conns+2,
+// 10 buffers (20 MiB) at the default. A pull reads several blobs at once
+// (--jobs prefetches up to 32 into the cache; without a cache, the next
+// layer's blob is opened ahead of the one applied); per blob only, each
+// would take its own buffers and connections. One blob needs its 2×conns
+// only while it still hands out chunks; once its last chunk is handed
+// out it gives back each buffer as its chunk is read, and a blob opened
+// ahead, started with the 2 left over, takes them as they come back. So
+// the blob applied and the one ahead share the budget instead of each
+// holding 2×conns: at 4 connections that was 16 buffers, 32 MiB, which
+// with the rest of a pull kept the live heap near the CLI's 52 MiB soft
+// limit and the collector running all the time. A blob that finds fewer
+// than 2 left is fetched as one stream.
+func chunkBudget(conns int) int { return 2*conns + 2 }
 
 // takeChunkBuffers takes up to want of the client's chunk buffer tokens,
 // without waiting, and returns how many it got.
@@ -84,15 +93,38 @@ func chunkSize(remaining int64, conns int) int64 {
 // the same few instead of leaving garbage the size of each layer.
 var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkMax); return &b }}
 
+// chunkBufsOut counts the buffers taken from chunkBufs and not yet put
+// back, over every client, and chunkBufsPeak the most at once: tests
+// check them against the budgets (a buffer put back twice or never shows).
+var chunkBufsOut, chunkBufsPeak atomic.Int64
+
+func getChunkBuf() *[]byte {
+	n := chunkBufsOut.Add(1)
+	for p := chunkBufsPeak.Load(); n > p && !chunkBufsPeak.CompareAndSwap(p, n); p = chunkBufsPeak.Load() {
+	}
+	return chunkBufs.Get().(*[]byte)
+}
+
+func putChunkBuf(b *[]byte) {
+	chunkBufsOut.Add(-1)
+	chunkBufs.Put(b)
+}
+
 // chunkedBlob reads one blob over up to conns connections at once: chunk
 // i is fetched with a bounded Range into a buffer of its own, and the
 // reader is handed the chunks in order, each as it fills (the head chunk
 // is read while it arrives). Buffers are given out in chunk order, at
 // most 2×conns at a time and within the client's budget over all its
-// blobs (maxChunkBuffers), so memory is bounded and the chunk the reader
-// waits for always has one. A chunk cut or stalled
+// blobs (chunkBudget), so memory is bounded and the chunk the reader
+// waits for always has one. A blob starts with what the budget has left
+// (at least 2), takes more from it while it hands out chunks, up to
+// 2×conns, and gives each back once it has no chunk left to hand out: a
+// buffer then free is not needed again. Chunks in flight are bounded by
+// the buffers held; the connections stay conns. A chunk cut or stalled
 // midway is resumed from the byte it reached, with a Range bounded by its
 // own end, under the client's retry policy.
+//
+// Read and Close are the reader's: Close must not run beside a Read.
 type chunkedBlob struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -104,18 +136,30 @@ type chunkedBlob struct {
 	policy RetryPolicy
 	resume *atomic.Int64
 	notify func(RetryEvent)
-	// take takes up to n chunk buffers from the client's budget and
-	// returns how many it got; give returns them.
+	// budget is the client's chunk buffer budget: one token in it per
+	// buffer in use. take takes up to n tokens without waiting and
+	// returns how many it got; give returns n. The dispatcher also sends
+	// on budget itself to grow. A nil budget: no bound over blobs.
+	budget chan struct{}
 	take   func(n int) int
 	give   func(n int)
-	tokens int          // taken from the budget, given back on Close
 	tries  atomic.Int64 // tries after the first, over all chunks
 
 	order chan *chunkSlot // chunks in order, for the reader
 	work  chan *chunkSlot // chunks to fetch, for the workers
-	free  chan *[]byte
+	free  chan *[]byte    // buffers of cb's not in a chunk: the dispatcher's
 	wg    sync.WaitGroup
-	bufs  []*[]byte // every buffer taken from chunkBufs, given back on Close
+
+	// mu guards the buffers' bookkeeping. Each buffer in bufs is, at any
+	// time, in free, in a chunk (the workers' and then the reader's), or
+	// being moved between them by their owner; one taken out of bufs is
+	// back in chunkBufs and is no one's. tokens == len(bufs) once started.
+	mu         sync.Mutex
+	tokens     int       // taken from the budget
+	maxTokens  int       // what the blob grows to: 2×conns, or its chunks if fewer
+	bufs       []*[]byte // every buffer of cb's, taken from chunkBufs
+	dispatched bool      // every chunk handed out: free buffers go back
+	closed     bool      // Close gave every buffer and token back
 
 	cur      *chunkSlot
 	pos      int   // read of cur
@@ -154,17 +198,21 @@ var errRangeBroken = errors.New("the server stopped honouring Range requests mid
 func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob, *http.Response, context.CancelFunc, error) {
 	// The probe's connection starts first: its chunk is at least chunkMin.
 	cb.chunk = min(max(chunkSize(cb.size, conns), chunkMin), cb.size)
-	// Enough buffers for every connection, fewer for a blob of few chunks.
-	n := 1
-	for off := cb.chunk; off < cb.size && n < conns; n++ {
+	// A connection for every chunk up to conns; buffers for twice as many
+	// chunks, fewer for a blob of few chunks.
+	chunks := 1
+	for off := cb.chunk; off < cb.size && chunks < 2*conns; chunks++ {
 		off += chunkSize(cb.size-off, conns)
 	}
+	n := min(chunks, conns)
 	// Twice as many buffers as connections: a connection whose chunk is
 	// done goes on with the next while the reader still waits for an
 	// earlier chunk (head of line), instead of idling until it is read.
-	// The client's other blobs may hold most of its budget: with fewer
-	// than two buffers left, one stream.
-	nbuf := 2 * n
+	// The client's other blobs may hold most of its budget: the blob
+	// starts with what is left and grows as they give theirs back; with
+	// fewer than two buffers left, one stream.
+	cb.maxTokens = min(2*n, chunks)
+	nbuf := cb.maxTokens
 	if cb.take != nil {
 		nbuf = cb.take(nbuf)
 		cb.tokens = nbuf
@@ -173,7 +221,7 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 			return nil, nil, nil, nil
 		}
 	}
-	conns = min(n, nbuf)
+	conns = n
 	cb.ctx, cb.cancel = context.WithCancel(ctx)
 	pctx, pcancel := context.WithCancel(cb.ctx)
 	resp, err := cb.open(pctx, 0, cb.chunk-1)
@@ -198,12 +246,14 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 		return nil, nil, nil, nil
 	}
 	cb.conns = conns
-	// No more slots than buffers exist at once, so each channel has room.
-	cb.free = make(chan *[]byte, nbuf)
-	cb.order = make(chan *chunkSlot, nbuf)
-	cb.work = make(chan *chunkSlot, nbuf)
+	// No more slots than the blob may hold buffers, so each channel has
+	// room.
+	cb.free = make(chan *[]byte, cb.maxTokens)
+	cb.order = make(chan *chunkSlot, cb.maxTokens)
+	cb.work = make(chan *chunkSlot, cb.maxTokens)
+	cb.tokens = nbuf
 	for range nbuf {
-		b := chunkBufs.Get().(*[]byte)
+		b := getChunkBuf()
 		cb.bufs = append(cb.bufs, b)
 		cb.free <- b
 	}
@@ -220,12 +270,89 @@ func startChunked(ctx context.Context, cb *chunkedBlob, conns int) (*chunkedBlob
 	return cb, nil, nil, nil
 }
 
-// giveBack returns cb's tokens to the client's budget.
+// giveBack returns cb's tokens to the client's budget (before the blob
+// starts, or with mu held).
 func (cb *chunkedBlob) giveBack() {
 	if cb.give != nil && cb.tokens > 0 {
 		cb.give(cb.tokens)
 	}
 	cb.tokens = 0
+}
+
+// nextBuf waits for a buffer for the next chunk: one of cb's own that is
+// free, or, while cb holds fewer than maxTokens, a new one for a token
+// the client's other blobs gave back. It returns nil once cb.ctx is done.
+func (cb *chunkedBlob) nextBuf() *[]byte {
+	select {
+	case buf := <-cb.free:
+		return buf
+	default:
+	}
+	var grow chan struct{} // nil: never ready
+	cb.mu.Lock()
+	if cb.tokens < cb.maxTokens {
+		grow = cb.budget
+	}
+	cb.mu.Unlock()
+	select {
+	case buf := <-cb.free:
+		return buf
+	case grow <- struct{}{}:
+		buf := getChunkBuf()
+		cb.mu.Lock()
+		cb.tokens++
+		cb.bufs = append(cb.bufs, buf)
+		cb.mu.Unlock()
+		return buf
+	case <-cb.ctx.Done():
+		return nil
+	}
+}
+
+// recycle takes back the buffer of a chunk the reader is done with: to
+// free while chunks are still handed out, else to chunkBufs, with its
+// token to the budget.
+func (cb *chunkedBlob) recycle(buf *[]byte) {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	switch {
+	case cb.closed: // Close put every buffer back already
+	case cb.dispatched:
+		cb.release(buf)
+	default:
+		cb.free <- buf // room: the channel holds all cb may have
+	}
+}
+
+// dispatchDone marks every chunk handed out and gives back the buffers
+// free: none is needed again.
+func (cb *chunkedBlob) dispatchDone() {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	cb.dispatched = true
+	for {
+		select {
+		case buf := <-cb.free:
+			cb.release(buf)
+		default:
+			return
+		}
+	}
+}
+
+// release puts buf, one of cb's, back in chunkBufs and gives its token
+// back (mu held).
+func (cb *chunkedBlob) release(buf *[]byte) {
+	i := slices.Index(cb.bufs, buf)
+	if i < 0 {
+		panic("registry: a chunk buffer released twice")
+	}
+	cb.bufs = slices.Delete(cb.bufs, i, i+1)
+	putChunkBuf(buf)
+	cb.tokens--
+	if cb.give != nil {
+		cb.give(1)
+	}
 }
 
 // checkChunk checks resp is exactly bytes [first, end) of a blob of size.
@@ -243,16 +370,16 @@ func checkChunk(resp *http.Response, first, end, size int64) error {
 	return nil
 }
 
-// dispatch hands out chunks in order, each with a free buffer.
+// dispatch hands out chunks in order, each with a buffer of cb's that is
+// free or newly taken within the budget; once the last is handed out, the
+// buffers left free go back.
 func (cb *chunkedBlob) dispatch(first *http.Response, stop context.CancelFunc) {
 	defer cb.wg.Done()
 	defer close(cb.order)
 	defer close(cb.work)
 	for off := int64(0); off < cb.size; {
-		var buf *[]byte
-		select {
-		case buf = <-cb.free:
-		case <-cb.ctx.Done():
+		buf := cb.nextBuf()
+		if buf == nil {
 			if first != nil {
 				first.Body.Close()
 				stop()
@@ -271,6 +398,7 @@ func (cb *chunkedBlob) dispatch(first *http.Response, stop context.CancelFunc) {
 		cb.work <- s
 		cb.order <- s
 	}
+	cb.dispatchDone()
 }
 
 // fetch fills s, resuming after cuts and stalls.
@@ -398,6 +526,9 @@ func (s *chunkSlot) finish(err error) {
 	s.mu.Unlock()
 }
 
+// errBlobClosed: a read after Close, or after the chunks stopped coming.
+var errBlobClosed = errors.New("blob reader closed")
+
 // Read returns the blob's bytes in order.
 func (cb *chunkedBlob) Read(p []byte) (int, error) {
 	for {
@@ -410,7 +541,7 @@ func (cb *chunkedBlob) Read(p []byte) (int, error) {
 				if cb.consumed == cb.size {
 					cb.err = io.EOF
 				} else if cb.err = cb.ctx.Err(); cb.err == nil {
-					cb.err = errors.New("blob reader closed")
+					cb.err = errBlobClosed
 				}
 				continue
 			}
@@ -429,7 +560,7 @@ func (cb *chunkedBlob) Read(p []byte) (int, error) {
 			cb.consumed += int64(n)
 			if cb.pos == s.len() {
 				cb.cur = nil
-				cb.free <- s.buf // room: it came from there
+				cb.recycle(s.buf)
 			}
 			return n, nil
 		}
@@ -439,20 +570,26 @@ func (cb *chunkedBlob) Read(p []byte) (int, error) {
 		}
 		// done, and every byte read
 		cb.cur = nil
-		cb.free <- s.buf
+		cb.recycle(s.buf)
 	}
 }
 
-// Close stops every transfer and waits for them.
+// Close stops every transfer, waits for them, and gives back every
+// buffer cb still holds, with its token. A Read after it fails.
 func (cb *chunkedBlob) Close() error {
 	cb.once.Do(func() {
 		cb.cancel()
 		cb.wg.Wait()
+		cb.mu.Lock()
+		defer cb.mu.Unlock()
 		for _, b := range cb.bufs {
-			chunkBufs.Put(b)
+			putChunkBuf(b)
 		}
 		cb.bufs = nil
 		cb.giveBack()
+		cb.closed = true
+		// The chunk being read has no buffer of its own any more.
+		cb.cur, cb.err = nil, errBlobClosed
 	})
 	return nil
 }

@@ -55,7 +55,8 @@ type Options struct {
 	// over at once, each chunk a bounded Range request (0: the default,
 	// DefaultBlobConnections; 1: one stream; at most MaxBlobConnections).
 	// A server that does not honour Range gets one stream whatever this
-	// says.
+	// says. It also sets the client's chunk memory over all its blobs:
+	// 2×BlobConnections+2 buffers of 2 MiB (20 MiB at the default).
 	BlobConnections int
 	// OnRetry, if set, hears about every retry and resume (for progress).
 	OnRetry func(RetryEvent)
@@ -89,7 +90,7 @@ type Client struct {
 	retries atomic.Int64
 	resumes atomic.Int64
 	// chunkTokens holds one token per chunk buffer in use over all the
-	// client's blobs (see maxChunkBuffers).
+	// client's blobs; its capacity is their budget (see chunkBudget).
 	chunkTokens chan struct{}
 }
 
@@ -136,9 +137,8 @@ func NewClient(opts Options) (*Client, error) {
 		schemes: map[string]string{},
 		retry:   retry,
 		stall:   stall,
-
-		chunkTokens: make(chan struct{}, maxChunkBuffers),
 	}
+	c.chunkTokens = make(chan struct{}, chunkBudget(c.blobConns(context.Background())))
 	c.once = &http.Client{Transport: transport, CheckRedirect: g.checkRedirect} // a scheme probe is not retried
 	transport = &retryTransport{next: transport, policy: retry, retries: &c.retries, notify: opts.OnRetry}
 	httpClient := &http.Client{Transport: transport, CheckRedirect: g.checkRedirect}
