@@ -404,7 +404,7 @@ func TestChunkBudgetNeverExceeded(t *testing.T) {
 	}
 }
 
-// At the default connections the budget stays within 20 MiB (the blob
+// At the default connections the budget stays within 24 MiB (the blob
 // applied and the one ahead together), and it scales with more.
 func TestChunkBudgetSize(t *testing.T) {
 	for _, conns := range []int{0, 2, DefaultBlobConnections, MaxBlobConnections} {
@@ -420,8 +420,8 @@ func TestChunkBudgetSize(t *testing.T) {
 		if got < 2*n {
 			t.Errorf("%d connections: a budget of %d buffers, less than one blob's %d", conns, got, 2*n)
 		}
-		if n == DefaultBlobConnections && got*chunkMax > 20<<20 {
-			t.Errorf("the default budget is %d MiB, want at most 20", got*chunkMax>>20)
+		if n == DefaultBlobConnections && got*chunkMax > 24<<20 {
+			t.Errorf("the default budget is %d MiB, want at most 24", got*chunkMax>>20)
 		}
 	}
 }

@@ -56,7 +56,7 @@ type Options struct {
 	// DefaultBlobConnections; 1: one stream; at most MaxBlobConnections).
 	// A server that does not honour Range gets one stream whatever this
 	// says. It also sets the client's chunk memory over all its blobs:
-	// 2×BlobConnections+2 buffers of 2 MiB (20 MiB at the default).
+	// 2×BlobConnections+2 buffers of 2 MiB (24 MiB at the default).
 	BlobConnections int
 	// OnRetry, if set, hears about every retry and resume (for progress).
 	OnRetry func(RetryEvent)
