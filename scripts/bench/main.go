@@ -1,6 +1,7 @@
 // Command bench measures rootfs-pull against its peers in one run (make
 // bench): a debootstrap'd Debian (minbase, ~200 MB, ~7k files) as one gzip
-// layer, and the same content as a 7-layer image (one layer with
+// layer, and the same content as a 7-layer image split by Debian package
+// (each layer lists its files' parent dirs, as Docker's do; one layer has
 // whiteouts), in a real registry on 127.0.0.1, pulled into a fresh
 // directory by
 //
@@ -120,7 +121,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated peer names to run besides rootfs-pull (default: all)")
 	flag.StringVar(&o.targets, "targets", "tmpfs,ext4", "where to extract: tmpfs, ext4 (a fresh one on a loop device per run; needs root)")
 	flag.StringVar(&o.profiles, "profiles", "lan,phone", "network profiles: lan (the registry as it is), phone (80 ms latency, 3 MB/s per connection, 12 MB/s in all)")
-	flag.StringVar(&o.images, "images", "one,many", "images: one (one layer), many (the same content in 7 layers, one with whiteouts)")
+	flag.StringVar(&o.images, "images", "one,many", "images: one (one layer), many (the same content in 7 layers split by Debian package, one with whiteouts)")
 	flag.BoolVar(&o.quick, "quick", false, "a 40 MB cut of the image and 2 rounds: to iterate, not to publish")
 	flag.DurationVar(&serveFor, "serve", 0, "only serve the images for this long (for profiling by hand)")
 	flag.Parse()
