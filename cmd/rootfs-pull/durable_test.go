@@ -68,8 +68,8 @@ func TestPullIsDurable(t *testing.T) {
 		openingImage                    = map[string]bool{} // by pid: an openat not yet returned
 	)
 	imageFile := regexp.MustCompile(`openat\(\d+, "(hello|second|big)", [^)]*O_CREAT`)
-	syncfsDone := regexp.MustCompile(`^\d+ (syncfs\(\d+\)|<\.\.\. syncfs resumed>\)) += 0`)
-	opened := regexp.MustCompile(`^(\d+) .*openat.* = (\d+)$`)
+	syncfsDone := regexp.MustCompile(`^\d+ +(syncfs\(\d+\)|<\.\.\. syncfs resumed>\)) += 0`)
+	opened := regexp.MustCompile(`^(\d+) .*openat.* = (\d+)$`) // strace pads pids to 5 columns
 	rangeFd := regexp.MustCompile(`sync_file_range\((\d+),`)
 	for _, line := range strings.Split(string(b), "\n") {
 		isState := strings.Contains(line, ` write(`) && strings.Contains(line, `\"layers\": [`)
