@@ -68,7 +68,7 @@ func TestPullIsDurable(t *testing.T) {
 		openingImage                    = map[string]bool{} // by pid: an openat not yet returned
 	)
 	imageFile := regexp.MustCompile(`openat\(\d+, "(hello|second|big)", [^)]*O_CREAT`)
-	syncfsDone := regexp.MustCompile(`^\d+ (syncfs\(\d+\)|<\.\.\. syncfs resumed>\)) += 0`)
+	syncfsDone := regexp.MustCompile(`^\d+ +(syncfs\(\d+\)|<\.\.\. syncfs resumed>\)) += 0`)
 	opened := regexp.MustCompile(`^(\d+) .*openat.* = (\d+)$`)
 	rangeFd := regexp.MustCompile(`sync_file_range\((\d+),`)
 	for _, line := range strings.Split(string(b), "\n") {
