@@ -54,8 +54,10 @@ const (
 // holding 2×conns: at 4 connections that was 16 buffers, 32 MiB, which
 // with the rest of a pull kept the live heap near the CLI's 52 MiB soft
 // limit and the collector running all the time. A blob that finds fewer
-// than 2 left is fetched as one stream.
-func chunkBudget(conns int) int { return 2*conns + 2 }
+// than 2 left is fetched as one stream. Fewer than one connection (a
+// library caller's negative Options.BlobConnections) counts as one: one
+// stream, with no budget to size from it.
+func chunkBudget(conns int) int { return 2*max(conns, 1) + 2 }
 
 // takeChunkBuffers takes up to want of the client's chunk buffer tokens,
 // without waiting, and returns how many it got.
