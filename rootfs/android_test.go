@@ -25,7 +25,7 @@ func TestAndroidSyscalls(t *testing.T) {
 	if !killed {
 		t.Fatalf("the simulated policy did not kill a fchmodat2 (os.Root.Chmod):\n%s", out)
 	}
-	out, killed, err := androidsim.Rerun("^(TestApply|TestBreakouts|TestApplyLayerWhiteouts|TestApplySparse|TestApplyMetadata|TestApplyPrivileges|TestStateDirProtected|TestPool|TestPoolFreshDirNotWritable|TestSwap.*|TestRemove.*|TestHugeEntryName|TestSparseBudget|TestStateDirNoFollow)$", false)
+	out, killed, err := androidsim.Rerun("^(TestApply|TestBreakouts|TestApplyLayerWhiteouts|TestApplySparse|TestApplyMetadata|TestApplyPrivileges|TestStateDirProtected|TestPool|TestPoolFreshDirNotWritable|TestPoolLowerDirs|TestSwap.*|TestRemove.*|TestHugeEntryName|TestSparseBudget|TestStateDirNoFollow)$", false)
 	if killed {
 		t.Fatalf("the applier made a syscall Android forbids an app:\n%s", out)
 	}
